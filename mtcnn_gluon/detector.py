@@ -1,0 +1,370 @@
+"""The three-stage MTCNN detector: image pyramid → PNet → RNet → ONet.
+
+It reproduces the original MTCNN's arithmetic (see :mod:`mtcnn_gluon.boxes` for the pixel
+convention): PNet cell ``(i, j)`` at scale ``s`` is the window
+``round((2j + 1) / s), round((2i + 1) / s), round((2j + 1 + 12) / s), round((2i + 1 + 12) / s)``;
+NMS 0.5 (union) per scale and 0.7 (union) over all scales; calibration with ``+ 1`` widths;
+squaring and rounding between stages; crops padded with zeros where they leave the image and
+resized with ``cv2.resize`` as the original does; ONet landmarks relative to the squared window; a final NMS 0.7 over the smaller area.
+
+Speed comes from batching, not from changing the arithmetic: each stage's crops run through the net
+as one batch per context, the nets are hybridised, all pyramid scales are launched before any is
+read back, and PReLU is written with ReLU ops (see :class:`mtcnn_gluon.models.PReLU`).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import cv2
+import mxnet as mx
+import numpy as np
+
+from . import boxes as bx
+from .images import to_bgr
+from .models import INPUT_SIZE, get_net, load_reference_weights, load_weights
+
+__all__ = ["DetectorConfig", "MTCNNDetector", "crop_and_resize", "pyramid_scales", "normalize"]
+
+PNET_STRIDE = 2
+PNET_CELL = 12
+
+
+@dataclass
+class DetectorConfig:
+    """Settings of :class:`MTCNNDetector`; the defaults are the original MTCNN's."""
+
+    min_face: float = 20  # smallest face to find, px; sets the first pyramid scale (12 / min_face)
+    thresholds: tuple = (0.6, 0.7, 0.7)  # face-probability cut after PNet, RNet, ONet (strictly greater)
+    factor: float = 0.709  # pyramid step: each scale is this times the previous
+    nms_thresholds: tuple = (0.5, 0.7, 0.7, 0.7)  # per-scale PNet, all-scale PNet, RNet (union), ONet (min)
+    max_candidates: int = 20000  # guard: at most this many windows go from one stage to the next (top scores)
+    rnet_batch: int = 2048  # windows per RNet forward (bounds memory on huge crowds)
+    onet_batch: int = 1024  # windows per ONet forward
+
+    def __post_init__(self):
+        self.thresholds = tuple(float(t) for t in self.thresholds)
+        self.nms_thresholds = tuple(float(t) for t in self.nms_thresholds)
+        if len(self.thresholds) != 3:
+            raise ValueError(f"thresholds needs 3 values (PNet, RNet, ONet), got {self.thresholds}")
+        if len(self.nms_thresholds) != 4:
+            raise ValueError(f"nms_thresholds needs 4 values, got {self.nms_thresholds}")
+        if not 0 < self.factor < 1:
+            raise ValueError(f"factor must be in (0, 1), got {self.factor}")
+        if self.min_face < 1:
+            raise ValueError(f"min_face must be >= 1 px, got {self.min_face}")
+
+
+def normalize(batch_hwc: np.ndarray) -> np.ndarray:
+    """``uint8``/float BGR ``(N, H, W, 3)`` → float32 ``(N, 3, H, W)`` scaled as ``(x - 127.5) / 128``."""
+    out = np.asarray(batch_hwc, dtype=np.float32).transpose(0, 3, 1, 2)
+    return (out - 127.5) * 0.0078125
+
+
+def pyramid_scales(height: int, width: int, min_face: float = 20, factor: float = 0.709) -> list:
+    """Scales of the image pyramid: ``12 / min_face`` times powers of ``factor`` while the short side,
+    scaled, stays above 12 px (strictly, as in the original)."""
+    m = PNET_CELL / float(min_face)
+    short = min(height, width) * m
+    scales = []
+    k = 0
+    while short > PNET_CELL:
+        scales.append(m * factor ** k)
+        short *= factor
+        k += 1
+    return scales
+
+
+def crop_and_resize(img: np.ndarray, boxes: np.ndarray, size: int, round_uint8: bool = False) -> np.ndarray:
+    """Crop integer boxes (zero-padded where they leave the image) and resize each to ``size`` × ``size``.
+
+    The same arithmetic as the original: a zero crop buffer of the box's size receives the part of
+    the image under the box, then ``cv2.resize(buffer, (size, size))`` (bilinear). With
+    ``round_uint8`` the buffer is ``uint8`` (the original's RNet stage, whose OpenCV fixed-point
+    rounding matters: emulating it in float lost 1 % of the reference detections), otherwise float32
+    (its ONet stage).
+
+    One ``cv2.resize`` per box, on a view of the image when the box lies inside it: measured
+    8× faster than gathering all crops at once with NumPy indexing (6 ms vs 48 ms for 700 boxes on
+    a 1024 px image), because each crop touches only its own pixels.
+
+    Parameters
+    ----------
+    img : ndarray, shape (H, W, 3), uint8
+    boxes : ndarray, shape (N, 4+)
+        Integer-valued (rounded) boxes of width and height >= 1.
+    size : int
+
+    Returns
+    -------
+    ndarray, shape (N, size, size, 3), float32
+    """
+    b = np.round(np.asarray(boxes, dtype=np.float64)[:, :4]).astype(np.int64)
+    out = np.zeros((len(b), size, size, 3), np.float32)
+    if len(b) == 0:
+        return out
+    h_img, w_img = img.shape[:2]
+    win = bx.crop_windows(b, w_img, h_img)
+    if (win.w < 1).any() or (win.h < 1).any():
+        raise ValueError("crop_and_resize: boxes must have width and height >= 1")
+    dtype = np.uint8 if round_uint8 else np.float32
+    inside = (win.dx == 0) & (win.dy == 0) & (win.edx == win.w - 1) & (win.edy == win.h - 1)
+    for i in range(len(b)):
+        if inside[i]:
+            crop = img[win.y[i]:win.ey[i] + 1, win.x[i]:win.ex[i] + 1]
+            if not round_uint8:
+                crop = crop.astype(np.float32)
+        else:
+            crop = np.zeros((win.h[i], win.w[i], 3), dtype)
+            if win.edy[i] >= win.dy[i] and win.edx[i] >= win.dx[i]:  # else wholly outside: all zero
+                crop[win.dy[i]:win.edy[i] + 1, win.dx[i]:win.edx[i] + 1] = \
+                    img[win.y[i]:win.ey[i] + 1, win.x[i]:win.ex[i] + 1]
+        out[i] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def _as_ctx_list(ctx) -> list:
+    if ctx is None:
+        return [mx.cpu()]
+    if isinstance(ctx, mx.Context):
+        return [ctx]
+    ctx = list(ctx)
+    if not ctx:
+        raise ValueError("ctx: empty list of contexts")
+    return ctx
+
+
+def _empty():
+    return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
+
+
+class MTCNNDetector:
+    """Detect faces and 5 landmarks with a PNet → RNet → ONet cascade.
+
+    Parameters
+    ----------
+    pnet, rnet, onet : HybridBlock
+        Nets with loaded weights (see :meth:`from_weights`).
+    ctx : mx.Context or list of mx.Context
+        Where to run; PNet scales and RNet/ONet batches are spread over the list.
+    **config
+        Fields of :class:`DetectorConfig` (``min_face``, ``thresholds``, ``factor``, ...).
+
+    Each stage is callable on its own (:meth:`run_pnet`, :meth:`run_rnet`, :meth:`run_onet`), which
+    hard example mining uses.
+    """
+
+    def __init__(self, pnet, rnet, onet, ctx=None, **config):
+        self.config = DetectorConfig(**config)
+        self.ctx = _as_ctx_list(ctx)
+        self.pnet, self.rnet, self.onet = pnet, rnet, onet
+        for net in (pnet, rnet, onet):
+            if net is not None:
+                net.hybridize()
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_weights(cls, weights, ctx=None, data_root=None, stages=("pnet", "rnet", "onet"), **config):
+        """Build a detector from ``'reference'``, ``'pretrained'`` or a folder of our ``*.params``.
+
+        ``'reference'`` reads the original MTCNN weights from ``<data_root>/reference_mtcnn`` (``data_root``
+        defaults to ``$MTCNN_DATA_ROOT``); ``'pretrained'`` is the cascade shipped in the repo's
+        ``pretrained/``; a folder holds ``pnet.params``, ``rnet.params`` and ``onet.params``. With
+        ``stages`` a subset, the others are left ``None`` (e.g. PNet only, for mining).
+        """
+        ctxs = _as_ctx_list(ctx)
+        nets = {}
+        folder, reference = resolve_weights(weights, data_root)
+        for name in ("pnet", "rnet", "onet"):
+            if name not in stages:
+                nets[name] = None
+                continue
+            net = get_net(name, ctx=ctxs)
+            if reference:
+                load_reference_weights(net, folder)
+            else:
+                load_weights(net, os.path.join(folder, f"{name}.params"))
+            nets[name] = net
+        return cls(nets["pnet"], nets["rnet"], nets["onet"], ctx=ctxs, **config)
+
+    def settings(self) -> dict:
+        """The configuration as a JSON-friendly dict."""
+        d = asdict(self.config)
+        d["thresholds"] = list(d["thresholds"])
+        d["nms_thresholds"] = list(d["nms_thresholds"])
+        return d
+
+    # ---------------------------------------------------------------- running nets
+    def _forward(self, net, batch: np.ndarray, chunk: int):
+        """Run ``net`` on an NCHW float batch split over contexts; returns NumPy (prob, box, landmark)."""
+        probs, regs, lmks = [], [], []
+        for start in range(0, len(batch), chunk * len(self.ctx)):
+            part = batch[start:start + chunk * len(self.ctx)]
+            pieces = np.array_split(part, min(len(self.ctx), len(part)))
+            outs = []
+            for piece, c in zip(pieces, self.ctx):
+                cls, reg, lmk = net(mx.nd.array(piece, ctx=c))
+                outs.append((mx.nd.softmax(cls, axis=1), reg, lmk))
+            for p, r, l in outs:
+                probs.append(p.asnumpy())
+                regs.append(r.asnumpy())
+                lmks.append(l.asnumpy())
+        return np.concatenate(probs), np.concatenate(regs), np.concatenate(lmks)
+
+    def _pnet_scale(self, img, scale, c):
+        h, w = img.shape[:2]
+        hs, ws = int(math.ceil(h * scale)), int(math.ceil(w * scale))
+        resized = cv2.resize(img, (ws, hs), interpolation=cv2.INTER_LINEAR)
+        return self.pnet(mx.nd.array(normalize(resized[None]), ctx=c))
+
+    def run_pnet(self, img: np.ndarray) -> np.ndarray:
+        """Stage 1: candidate windows from the pyramid.
+
+        Returns
+        -------
+        ndarray, shape (N, 5)
+            Calibrated, squared and rounded windows ``[x1, y1, x2, y2, score]`` (what RNet sees).
+        """
+        cfg = self.config
+        img = to_bgr(img)
+        h, w = img.shape[:2]
+        scales = pyramid_scales(h, w, cfg.min_face, cfg.factor)
+        if not scales or min(h, w) < PNET_CELL:
+            return np.zeros((0, 5), np.float32)
+        # launch every scale first (MXNet runs them asynchronously), then read the maps back
+        outputs = [self._pnet_scale(img, s, self.ctx[k % len(self.ctx)]) for k, s in enumerate(scales)]
+        found = []
+        for scale, (cls, reg, _) in zip(scales, outputs):
+            prob = mx.nd.softmax(cls, axis=1)[0, 1].asnumpy()
+            ys, xs = np.nonzero(prob > cfg.thresholds[0])
+            if len(ys) == 0:
+                continue
+            reg = reg[0].asnumpy()
+            cand = np.stack([
+                np.round((PNET_STRIDE * xs + 1) / scale),
+                np.round((PNET_STRIDE * ys + 1) / scale),
+                np.round((PNET_STRIDE * xs + 1 + PNET_CELL) / scale),
+                np.round((PNET_STRIDE * ys + 1 + PNET_CELL) / scale),
+                prob[ys, xs],
+                reg[0, ys, xs], reg[1, ys, xs], reg[2, ys, xs], reg[3, ys, xs],
+            ], axis=1)
+            found.append(cand[bx.nms(cand[:, :5], thresh=cfg.nms_thresholds[0], mode="union")])
+        if not found:
+            return np.zeros((0, 5), np.float32)
+        cand = np.concatenate(found)
+        cand = cand[bx.nms(cand[:, :5], thresh=cfg.nms_thresholds[1], mode="union")]
+        cand = cand[: cfg.max_candidates]
+        boxes = bx.decode_offsets(cand[:, :5], cand[:, 5:9])
+        boxes = bx.square(boxes)
+        boxes[:, :4] = np.round(boxes[:, :4])
+        return boxes.astype(np.float32)
+
+    def run_rnet(self, img: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Stage 2: score and refine PNet's windows with RNet.
+
+        Parameters
+        ----------
+        windows : ndarray, shape (N, 4+)
+            Integer square windows (the output of :meth:`run_pnet`).
+
+        Returns
+        -------
+        ndarray, shape (M, 5)
+            Windows kept (prob > threshold, NMS), calibrated, squared and rounded.
+        """
+        cfg = self.config
+        img = to_bgr(img)
+        if len(windows) == 0:
+            return np.zeros((0, 5), np.float32)
+        windows = np.asarray(windows, np.float64)[: cfg.max_candidates, :4]
+        crops = crop_and_resize(img, windows, INPUT_SIZE["rnet"], round_uint8=True)
+        prob, reg, _ = self._forward(self.rnet, normalize(crops), cfg.rnet_batch)
+        keep = prob[:, 1] > cfg.thresholds[1]
+        boxes = np.concatenate([windows[keep], prob[keep, 1:2].astype(np.float64)], axis=1)
+        reg = reg[keep]
+        pick = bx.nms(boxes, thresh=cfg.nms_thresholds[2], mode="union")
+        boxes = bx.decode_offsets(boxes[pick], reg[pick])
+        boxes = bx.square(boxes)
+        boxes[:, :4] = np.round(boxes[:, :4])
+        return boxes.astype(np.float32)
+
+    def run_onet(self, img: np.ndarray, windows: np.ndarray):
+        """Stage 3: final boxes and landmarks from RNet's windows.
+
+        Returns
+        -------
+        boxes : ndarray, shape (K, 5)
+            ``[x1, y1, x2, y2, score]``, calibrated (not squared).
+        landmarks : ndarray, shape (K, 5, 2)
+            ``(x, y)`` of left eye, right eye, nose, left and right mouth corner.
+        """
+        cfg = self.config
+        img = to_bgr(img)
+        if len(windows) == 0:
+            return _empty()
+        windows = np.asarray(windows, np.float64)[: cfg.max_candidates, :4]
+        crops = crop_and_resize(img, windows, INPUT_SIZE["onet"])
+        prob, reg, lmk = self._forward(self.onet, normalize(crops), cfg.onet_batch)
+        keep = prob[:, 1] > cfg.thresholds[2]
+        boxes = np.concatenate([windows[keep], prob[keep, 1:2].astype(np.float64)], axis=1)
+        if len(boxes) == 0:
+            return _empty()
+        w = boxes[:, 2] - boxes[:, 0] + 1
+        h = boxes[:, 3] - boxes[:, 1] + 1
+        pts = lmk[keep].reshape(-1, 5, 2).astype(np.float64)
+        pts[:, :, 0] = boxes[:, :1] + w[:, None] * pts[:, :, 0]
+        pts[:, :, 1] = boxes[:, 1:2] + h[:, None] * pts[:, :, 1]
+        boxes = bx.decode_offsets(boxes, reg[keep])
+        pick = bx.nms(boxes, thresh=cfg.nms_thresholds[3], mode="min")
+        return boxes[pick].astype(np.float32), pts[pick].astype(np.float32)
+
+    def detect(self, img: np.ndarray):
+        """Find faces in one image.
+
+        Parameters
+        ----------
+        img : ndarray
+            ``uint8`` BGR ``(H, W, 3)`` as ``cv2.imread`` gives; greyscale ``(H, W)`` and BGRA are
+            accepted.
+
+        Returns
+        -------
+        boxes : ndarray, shape (N, 5), float32
+            ``[x1, y1, x2, y2, score]`` in the original MTCNN convention (``x2`` inclusive).
+        landmarks : ndarray, shape (N, 5, 2), float32
+            Empty arrays of these shapes when nothing is found or the image is under 12 px.
+        """
+        img = to_bgr(img)
+        windows = self.run_pnet(img)
+        if len(windows) == 0:
+            return _empty()
+        windows = self.run_rnet(img, windows)
+        return self.run_onet(img, windows)
+
+
+def resolve_weights(weights, data_root=None):
+    """``(folder, is_reference)`` for ``'reference'``, ``'pretrained'`` or a folder path."""
+    if isinstance(weights, str) and weights == "reference":
+        root = data_root or os.environ.get("MTCNN_DATA_ROOT")
+        if not root:
+            raise FileNotFoundError("--weights reference needs the data root: pass --data-root or set "
+                                    "MTCNN_DATA_ROOT to the folder holding reference_mtcnn/")
+        folder = os.path.join(os.fspath(root), "reference_mtcnn")
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"{folder}: no reference_mtcnn folder under the data root")
+        return folder, True
+    if isinstance(weights, str) and weights == "pretrained":
+        return pretrained_dir(), False
+    folder = os.fspath(weights)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder}: weights folder not found (expected pnet/rnet/onet .params, "
+                                f"or 'reference' / 'pretrained')")
+    return folder, False
+
+
+def pretrained_dir() -> str:
+    """The ``pretrained/`` folder of this repository (the cascade we trained and publish)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(os.path.dirname(here), "pretrained")
+
