@@ -1,0 +1,122 @@
+"""The detector: equivalence with the reference MTCNN detector's output, edge cases, crop arithmetic."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from mtcnn_gluon import boxes as bx
+from mtcnn_gluon.detector import MTCNNDetector, crop_and_resize, pyramid_scales
+from mtcnn_gluon.images import read_image
+
+
+@pytest.fixture(scope="module")
+def reference_detector(data_root):
+    return MTCNNDetector.from_weights("reference", data_root=data_root)
+
+
+def test_pyramid_scales_hand_worked():
+    # 100 px short side, min face 20: m = 0.6 -> 60 px, then 42.5, 30.2, 21.4, 15.2, (10.8 stops)
+    s = pyramid_scales(100, 300, min_face=20, factor=0.709)
+    assert_allclose(s, [0.6 * 0.709 ** k for k in range(5)])
+    assert pyramid_scales(19, 300, min_face=20) == []  # 19 * 0.6 = 11.4 px < 12
+    assert pyramid_scales(500, 500, min_face=1000) == []  # min face larger than the image
+
+
+def test_crop_and_resize_copies_and_pads():
+    img = np.arange(10 * 12 * 3, dtype=np.uint8).reshape(10, 12, 3)
+    # a 4x4 box inside, resized to 4x4, is the slice itself
+    out = crop_and_resize(img, np.array([[2, 3, 5, 6]]), 4, round_uint8=True)
+    assert_array_equal(out[0], img[3:7, 2:6])
+    # a box hanging off the top-left: the padded part is zero, the rest the image
+    out = crop_and_resize(img, np.array([[-2, -1, 1, 2]]), 4)
+    assert_array_equal(out[0, :1], 0)
+    assert_array_equal(out[0, :, :2], 0)
+    assert_array_equal(out[0, 1:, 2:], img[0:3, 0:2])
+    # wholly outside: all zero, no error
+    assert_array_equal(crop_and_resize(img, np.array([[20, 20, 25, 25]]), 4), 0)
+    assert crop_and_resize(img, np.zeros((0, 4)), 24).shape == (0, 24, 24, 3)
+
+
+def test_crop_and_resize_downscale_is_bilinear_on_pixel_centres():
+    # 2x downscale of a horizontal ramp: output pixel j samples x = 2j + 0.5 -> mean of columns 2j, 2j+1
+    ramp = np.tile(np.arange(0, 80, 10, dtype=np.uint8)[None, :, None], (8, 1, 3))
+    out = crop_and_resize(ramp, np.array([[0, 0, 7, 7]]), 4)
+    assert_allclose(out[0, 0, :, 0], [5, 25, 45, 65])
+
+
+def test_equivalence_with_reference_detector(data_root, reference_detector):
+    """Same weights, same settings as the reference MXNet detector on 44 real images (issue 2 targets)."""
+    ref = json.loads((data_root / "reference_detections.json").read_text())
+    det = MTCNNDetector.from_weights("reference", data_root=data_root, **ref["settings"])
+    n_ref = n_match = n_big = n_big_match = n_ours = n_unmatched = 0
+    errors = []
+    for rel, r in ref["images"].items():
+        boxes, pts = det.detect(read_image(data_root / rel))
+        rb = np.array(r["boxes"], float).reshape(-1, 5)
+        rp = np.array(r["landmarks"], float).reshape(-1, 5, 2)
+        n_ref += len(rb)
+        n_ours += len(boxes)
+        m = bx.iou_matrix(rb, boxes)
+        for i in range(len(rb)):
+            width = rb[i, 2] - rb[i, 0] + 1
+            big = width >= 40
+            n_big += big
+            if m.shape[1] and m[i].max() >= 0.8:
+                n_match += 1
+                j = m[i].argmax()
+                errors.append(np.linalg.norm(rp[i] - pts[j], axis=1).mean() / width)
+                n_big_match += big and m[i].max() >= 0.9
+        n_unmatched += int((m.max(axis=0) < 0.8).sum()) if len(rb) else len(boxes)
+    print(f"reference faces {n_ref}: matched {n_match / n_ref:.4f}, >= 40 px at IoU 0.9 {n_big_match / n_big:.4f}, "
+          f"ours unmatched {n_unmatched / n_ours:.4f}, landmark error {np.mean(errors):.5f} of width")
+    assert n_ref == 450
+    assert n_match / n_ref >= 0.98
+    assert n_big_match / n_big >= 0.98
+    assert n_unmatched / n_ours <= 0.02
+    assert np.mean(errors) <= 0.01
+
+
+def test_empty_results_have_the_right_shapes(reference_detector):
+    for img in [np.zeros((11, 11, 3), np.uint8), np.zeros((200, 300, 3), np.uint8), np.zeros((1, 1, 3), np.uint8)]:
+        boxes, pts = reference_detector.detect(img)
+        assert boxes.shape == (0, 5) and pts.shape == (0, 5, 2)
+    big_face = MTCNNDetector(reference_detector.pnet, reference_detector.rnet, reference_detector.onet,
+                             min_face=1000)
+    boxes, pts = big_face.detect(np.full((300, 300, 3), 128, np.uint8))
+    assert boxes.shape == (0, 5) and pts.shape == (0, 5, 2)
+
+
+def test_grey_and_bgra_inputs(data_root, reference_detector):
+    img = read_image(data_root / "photos" / "pangyupo_test2.jpg")
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    b_grey, _ = reference_detector.detect(grey)
+    b_grey3, _ = reference_detector.detect(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    assert len(b_grey) > 0
+    assert_allclose(b_grey, b_grey3)
+    b_bgr, _ = reference_detector.detect(img)
+    b_bgra, _ = reference_detector.detect(cv2.cvtColor(img, cv2.COLOR_BGR2BGRA))
+    assert_allclose(b_bgr, b_bgra)
+
+
+def test_stages_compose_to_detect(data_root, reference_detector):
+    img = read_image(data_root / "photos" / "pangyupo_test2.jpg")
+    w1 = reference_detector.run_pnet(img)
+    w2 = reference_detector.run_rnet(img, w1)
+    boxes, pts = reference_detector.run_onet(img, w2)
+    assert len(w1) > len(w2) >= len(boxes) > 0
+    # windows between stages are integer and square up to the rounding of half pixels (as in the original)
+    for w in (w1, w2):
+        assert_array_equal(w[:, :4], np.round(w[:, :4]))
+        assert np.abs((w[:, 2] - w[:, 0]) - (w[:, 3] - w[:, 1])).max() <= 1
+    b2, p2 = reference_detector.detect(img)
+    assert_allclose(boxes, b2)
+    assert_allclose(pts, p2)
+
+
+def test_max_candidates_bounds_the_work(data_root, reference_detector):
+    img = read_image(data_root / "photos" / "pangyupo_test2.jpg")
+    capped = MTCNNDetector(reference_detector.pnet, reference_detector.rnet, reference_detector.onet,
+                           max_candidates=5)
+    assert len(capped.run_pnet(img)) == 5
