@@ -368,3 +368,69 @@ def pretrained_dir() -> str:
     here = os.path.dirname(os.path.abspath(__file__))
     return os.path.join(os.path.dirname(here), "pretrained")
 
+
+
+def predict_landmarks(detector: MTCNNDetector, images, boxes) -> np.ndarray:
+    """ONet landmarks for given face boxes (no detection): each box is squared, cropped at 48 px.
+
+    Parameters
+    ----------
+    detector : MTCNNDetector
+        Only its ONet and contexts are used.
+    images : list of ndarray
+        One ``uint8`` BGR image per box.
+    boxes : ndarray, shape (N, 4)
+        ``(x1, y1, x2, y2)`` face boxes, one per image.
+
+    Returns
+    -------
+    ndarray, shape (N, 5, 2)
+        Points in image pixels.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    windows = bx.square(boxes)
+    windows[:, :4] = np.round(windows[:, :4])
+    crops = np.concatenate([crop_and_resize(to_bgr(img), windows[i:i + 1], INPUT_SIZE["onet"])
+                            for i, img in enumerate(images)]) if len(boxes) else np.zeros((0, 48, 48, 3))
+    if len(boxes) == 0:
+        return np.zeros((0, 5, 2), np.float32)
+    _, _, lmk = detector._forward(detector.onet, normalize(crops), detector.config.onet_batch)
+    w = windows[:, 2] - windows[:, 0] + 1
+    h = windows[:, 3] - windows[:, 1] + 1
+    pts = lmk.reshape(-1, 5, 2).astype(np.float64)
+    pts[:, :, 0] = windows[:, :1] + w[:, None] * pts[:, :, 0]
+    pts[:, :, 1] = windows[:, 1:2] + h[:, None] * pts[:, :, 1]
+    return pts.astype(np.float32)
+
+
+def detect_files(detector: MTCNNDetector, paths, root=None, progress: bool = True) -> dict:
+    """Detect faces in image files.
+
+    Parameters
+    ----------
+    paths : list of str
+        As the user gave them (keys of the result); read relative to ``root`` when given.
+    root : path, optional
+
+    Returns
+    -------
+    dict
+        ``{"images": {path: {"boxes": [[x1, y1, x2, y2, score], ...], "landmarks": [[[x, y] × 5], ...]}},
+        "skipped": {path: reason}}``; unreadable images are skipped and listed, never dropped silently.
+    """
+    from tqdm.auto import tqdm
+
+    from .images import ImageReadError, read_image
+
+    images, skipped = {}, {}
+    for path in tqdm(list(paths), desc="detect", unit="img", disable=not progress):
+        full = os.path.join(os.fspath(root), path) if root is not None else path
+        try:
+            img = read_image(full)
+        except (OSError, ImageReadError) as err:
+            skipped[path] = str(err)
+            continue
+        boxes, pts = detector.detect(img)
+        images[path] = {"boxes": np.round(boxes.astype(np.float64), 2).tolist(),
+                        "landmarks": np.round(pts.astype(np.float64), 2).tolist()}
+    return {"images": images, "skipped": skipped}
