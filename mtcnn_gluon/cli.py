@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -128,8 +130,6 @@ def cmd_eval(args):
         doc = {"settings": {**det.settings(), "weights": str(args.weights)}, "images": found["images"],
                "skipped": found["skipped"]}
         _write_json(out / "predictions.json", doc)
-        import numpy as np
-
         preds = {k: np.asarray(v["boxes"], float).reshape(-1, 5) for k, v in found["images"].items()}
         ev.write_wider_predictions(preds, out / "wider_predictions")
         result = ev.evaluate_wider(preds, Path(args.data_root), images=images)
@@ -143,6 +143,47 @@ def cmd_eval(args):
     _write_json(out / "wider_ap.json", result.to_dict())
     ev.plot_pr_curves(result, label=label, path=out / "pr_curves.png")
     print(f"wrote {out}/wider_ap.json, {out}/pr_curves.png")
+    return 0
+
+
+def packaged_photos() -> dict:
+    """Real photos that ship inside installed packages (scikit-image), as BGR: name -> image."""
+    from skimage import data
+
+    photos = {"astronaut": data.astronaut()}
+    return {name: img[:, :, ::-1].copy() for name, img in photos.items()}
+
+
+def cmd_demo(args):
+    """Detect faces in packaged photos with every cascade available; annotated images + JSON."""
+    import cv2
+
+    from .detector import MTCNNDetector, pretrained_dir
+    from .viz import draw_detections
+
+    choices = []
+    if os.path.isfile(os.path.join(pretrained_dir(), "onet.params")):
+        choices.append("pretrained")
+    if args.data_root and os.path.isdir(os.path.join(args.data_root, "reference_mtcnn")):
+        choices.append("reference")
+    if not choices:
+        raise SystemExit("demo: no weights: pretrained/ holds no cascade and no data root with reference_mtcnn/ "
+                         "was given (--data-root or $MTCNN_DATA_ROOT)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {}
+    for weights in choices:
+        det = MTCNNDetector.from_weights(weights, data_root=args.data_root)
+        doc[weights] = {"settings": det.settings(), "images": {}}
+        for name, img in packaged_photos().items():
+            boxes, pts = det.detect(img)
+            cv2.imwrite(str(out / f"{name}_{weights}.jpg"), draw_detections(img, boxes, pts))
+            doc[weights]["images"][name] = {"boxes": np.round(boxes.astype(float), 2).tolist(),
+                                            "landmarks": np.round(pts.astype(float), 2).tolist()}
+            print(f"{weights}: {len(boxes)} face(s) in {name}"
+                  + "".join(f"\n  box {b[:4].astype(float).round(1).tolist()} score {b[4]:.3f}" for b in boxes))
+    _write_json(out / "detections.json", doc)
+    print(f"wrote {out}/")
     return 0
 
 
@@ -164,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="only the first N val images (0 = all present)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the landmark NME")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="detect faces in photos shipped with installed packages")
+    p.add_argument("--out", required=True)
+    p.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"))
+    p.set_defaults(func=cmd_demo)
 
     for module, adder in (("data_cli", "add_data_parser"), ("train", "add_train_parser"),
                           ("pipeline", "add_pipeline_parser")):

@@ -1,0 +1,273 @@
+"""Hard examples for the next net: what the earlier stages detect on the training images.
+
+RNet trains on PNet's candidate windows and ONet on what PNet + RNet keep, each labelled by IoU with
+the ground truth (neg < 0.3, part 0.4–0.65, pos >= 0.65). The windows are cropped exactly as the
+detector crops them at test time (:func:`mtcnn_gluon.detector.crop_and_resize`), so the next net
+learns on the inputs it will see.
+
+The work is split into shards of images; each finished shard is saved (``shards/NNNNN.npz``, written
+atomically, read with ``allow_pickle=False``) and skipped when the step is run again, so an interrupted
+run resumes where it stopped. The final records are built from all shards in image order.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import boxes as bx
+from .detector import MTCNNDetector, crop_and_resize
+from .records import LABEL_SIZE
+
+__all__ = ["MiningConfig", "label_windows", "mine_image", "mine_hard_examples", "stage_recall"]
+
+
+@dataclass
+class MiningConfig:
+    """Settings of hard example mining (defaults: the classic MTCNN repos' gen_hard_example)."""
+
+    thresholds: tuple = (0.3, 0.1, 0.7)  # detector thresholds while mining: low, to keep recall high
+    min_face: float = 20  # pyramid's smallest face, px
+    min_window: int = 20  # windows smaller than this are not used as samples, px
+    neg_iou: float = 0.3  # negative below this IoU with every face
+    part_iou: float = 0.4  # part from this IoU up to pos_iou
+    pos_iou: float = 0.65  # positive from this IoU
+    max_neg_per_image: int = 60  # negatives kept per image (random subset), bounds crowded images
+    recall_iou: float = 0.5  # a face counts as found when a window covers it at this IoU
+    recall_min_face: int = 20  # faces smaller than this are left out of the recall figure, px
+    shard_size: int = 50  # images per resumable shard
+
+    def __post_init__(self):
+        self.thresholds = tuple(float(t) for t in self.thresholds)
+
+
+def label_windows(windows: np.ndarray, gt: np.ndarray, cfg: MiningConfig, rng: np.random.Generator):
+    """Label candidate windows by IoU with the faces.
+
+    Parameters
+    ----------
+    windows : ndarray, shape (N, 4+)
+        Integer square windows.
+    gt : ndarray, shape (M, 4)
+        Face boxes (usable ones).
+
+    Returns
+    -------
+    keep : ndarray of int, shape (K,)
+        Indices of the windows used as samples.
+    labels : ndarray, float32, shape (K, 15)
+        ``[cls, offsets to the best face, 10 zeros]``.
+    """
+    windows = np.asarray(windows, np.float64).reshape(-1, windows.shape[-1] if len(windows) else 4)[:, :4]
+    if len(windows) == 0:
+        return np.zeros(0, np.int64), np.zeros((0, LABEL_SIZE), np.float32)
+    size = np.minimum(windows[:, 2] - windows[:, 0] + 1, windows[:, 3] - windows[:, 1] + 1)
+    ok = size >= cfg.min_window
+    if len(gt):
+        ious = bx.iou_matrix(windows, gt)
+        best = ious.argmax(axis=1)
+        best_iou = ious[np.arange(len(windows)), best]
+    else:
+        best = np.zeros(len(windows), np.int64)
+        best_iou = np.zeros(len(windows))
+    neg = np.nonzero(ok & (best_iou < cfg.neg_iou))[0]
+    if len(neg) > cfg.max_neg_per_image:
+        neg = np.sort(rng.choice(neg, cfg.max_neg_per_image, replace=False))
+    pos = np.nonzero(ok & (best_iou >= cfg.pos_iou))[0]
+    part = np.nonzero(ok & (best_iou >= cfg.part_iou) & (best_iou < cfg.pos_iou))[0]
+    keep = np.concatenate([pos, part, neg])
+    labels = np.zeros((len(keep), LABEL_SIZE), np.float32)
+    labels[: len(pos), 0] = 1
+    labels[len(pos): len(pos) + len(part), 0] = -1
+    labels[len(pos) + len(part):, 0] = 0
+    face_side = np.concatenate([pos, part])
+    if len(face_side):
+        labels[: len(face_side), 1:5] = bx.encode_offsets(windows[face_side], gt[best[face_side]])
+    return keep, labels
+
+
+def _stage_windows(detector: MTCNNDetector, img: np.ndarray, stage: str) -> np.ndarray:
+    windows = detector.run_pnet(img)
+    if stage == "onet" and len(windows):
+        windows = detector.run_rnet(img, windows)
+    return windows
+
+
+def _covered(windows: np.ndarray, gt: np.ndarray, iou: float) -> np.ndarray:
+    if len(gt) == 0:
+        return np.zeros(0, bool)
+    if len(windows) == 0:
+        return np.zeros(len(gt), bool)
+    return bx.iou_matrix(gt, windows[:, :4]).max(axis=1) >= iou
+
+
+def mine_image(detector: MTCNNDetector, img: np.ndarray, gt: np.ndarray, stage: str, cfg: MiningConfig,
+               rng: np.random.Generator):
+    """Samples for ``stage`` (``'rnet'`` or ``'onet'``) from one image.
+
+    Returns
+    -------
+    crops : ndarray, uint8, shape (K, S, S, 3)
+    labels : ndarray, float32, shape (K, 15)
+    covered : ndarray of bool, shape (M,)
+        Whether each face is covered by a window at ``cfg.recall_iou``.
+    n_windows : int
+    """
+    size = {"rnet": 24, "onet": 48}[stage]
+    windows = _stage_windows(detector, img, stage)
+    keep, labels = label_windows(windows, gt, cfg, rng)
+    crops = crop_and_resize(img, windows[keep], size, round_uint8=(stage == "rnet"))
+    crops = np.clip(np.round(crops), 0, 255).astype(np.uint8)
+    return crops, labels, _covered(windows, gt, cfg.recall_iou), len(windows)
+
+
+def _save_npz(path: Path, **arrays):
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg: MiningConfig = None,
+                       seed: int = 0, limit: int | None = None, progress: bool = True) -> dict:
+    """Run the earlier stages over WIDER FACE training images and collect labelled crops.
+
+    Parameters
+    ----------
+    detector : MTCNNDetector
+        With PNet (``stage='rnet'``) or PNet + RNet (``stage='onet'``) loaded. Its thresholds are
+        replaced by ``cfg.thresholds`` while mining.
+    wider : WiderSet
+        From :func:`mtcnn_gluon.datasets.wider.load_wider`.
+    stage : {'rnet', 'onet'}
+        The net the samples are for.
+    out_dir : path
+        Receives ``shards/`` (resumable partial results) and ``mined.npz`` (all crops and labels).
+    limit : int, optional
+        Only the first ``limit`` images.
+
+    Returns
+    -------
+    dict
+        Summary: counts per type, windows per image, recall on the training images, skipped images.
+    """
+    from .sampling import try_read_image
+
+    if stage not in ("rnet", "onet"):
+        raise ValueError(f"stage must be 'rnet' or 'onet', got {stage!r}")
+    cfg = cfg or MiningConfig()
+    out_dir = Path(out_dir)
+    shard_dir = out_dir / "shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    old = detector.config.thresholds, detector.config.min_face
+    detector.config.thresholds = cfg.thresholds
+    detector.config.min_face = cfg.min_face
+    images = wider.images[:limit] if limit else wider.images
+    n_shards = (len(images) + cfg.shard_size - 1) // cfg.shard_size
+    try:
+        bar = tqdm(total=len(images), desc=f"mining for {stage}", unit="img", disable=not progress)
+        for s in range(n_shards):
+            path = shard_dir / f"{s:05d}.npz"
+            chunk = images[s * cfg.shard_size:(s + 1) * cfg.shard_size]
+            if path.is_file():
+                bar.update(len(chunk))
+                continue
+            crops, labels, covered, n_windows, skipped = [], [], [], [], []
+            for k, item in enumerate(chunk):
+                index = s * cfg.shard_size + k
+                img, skip = try_read_image(wider.path(item))
+                if img is None:
+                    skipped.append(f"{skip.path}: {skip.reason}: {skip.detail}")
+                    bar.update(1)
+                    continue
+                gt = item.boxes[item.usable]
+                rng = np.random.default_rng([seed, index])
+                c, l, cov, n = mine_image(detector, img, gt, stage, cfg, rng)
+                big = (np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1) >= cfg.recall_min_face
+                crops.append(c)
+                labels.append(l)
+                covered.append(cov[big])
+                n_windows.append(n)
+                bar.update(1)
+            size = {"rnet": 24, "onet": 48}[stage]
+            _save_npz(path,
+                      crops=np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
+                      labels=np.concatenate(labels) if labels else np.zeros((0, LABEL_SIZE), np.float32),
+                      covered=np.concatenate(covered) if covered else np.zeros(0, bool),
+                      n_windows=np.asarray(n_windows, np.int64),
+                      skipped=np.asarray(skipped, dtype=str))
+        bar.close()
+    finally:
+        detector.config.thresholds, detector.config.min_face = old
+    return _gather(shard_dir, n_shards, out_dir, stage, cfg, seed)
+
+
+def _gather(shard_dir: Path, n_shards: int, out_dir: Path, stage: str, cfg: MiningConfig, seed: int) -> dict:
+    crops, labels, covered, n_windows, skipped = [], [], [], [], []
+    for s in range(n_shards):
+        with np.load(shard_dir / f"{s:05d}.npz", allow_pickle=False) as z:
+            crops.append(z["crops"])
+            labels.append(z["labels"])
+            covered.append(z["covered"])
+            n_windows.append(z["n_windows"])
+            skipped += [str(v) for v in z["skipped"]]
+    crops = np.concatenate(crops)
+    labels = np.concatenate(labels)
+    covered = np.concatenate(covered)
+    n_windows = np.concatenate(n_windows)
+    _save_npz(out_dir / "mined.npz", crops=crops, labels=labels)
+    cls = labels[:, 0]
+    summary = {
+        "stage": stage,
+        "images": int(len(n_windows)),
+        "skipped": skipped,
+        "windows_per_image": float(n_windows.mean()) if len(n_windows) else 0.0,
+        "counts": {"pos": int((cls == 1).sum()), "part": int((cls == -1).sum()), "neg": int((cls == 0).sum())},
+        "train_recall": float(covered.mean()) if len(covered) else float("nan"),
+        "faces_for_recall": int(len(covered)),
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "seed": seed,
+    }
+    (out_dir / "mining_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def load_mined(out_dir):
+    """``(crops uint8 (N, S, S, 3), labels float32 (N, 15))`` from a finished mining folder."""
+    with np.load(Path(out_dir) / "mined.npz", allow_pickle=False) as z:
+        return z["crops"], z["labels"]
+
+
+def stage_recall(detector: MTCNNDetector, wider, stage: str, cfg: MiningConfig = None, limit: int | None = None,
+                 progress: bool = True) -> dict:
+    """Share of faces (>= ``cfg.recall_min_face`` px, usable) covered at IoU >= ``cfg.recall_iou`` by the
+    windows that PNet (``stage='rnet'``) or PNet + RNet (``stage='onet'``) pass on; with mining thresholds.
+
+    Returns ``{"recall", "faces", "images", "windows_per_image"}``.
+    """
+    from .sampling import try_read_image
+
+    cfg = cfg or MiningConfig()
+    old = detector.config.thresholds, detector.config.min_face
+    detector.config.thresholds = cfg.thresholds
+    detector.config.min_face = cfg.min_face
+    covered, n_windows = [], []
+    try:
+        for item in tqdm(wider.images[:limit] if limit else wider.images, desc=f"recall before {stage}",
+                         unit="img", disable=not progress):
+            img, _ = try_read_image(wider.path(item))
+            if img is None:
+                continue
+            gt = item.boxes[item.usable]
+            big = (np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1) >= cfg.recall_min_face
+            windows = _stage_windows(detector, img, stage)
+            covered.append(_covered(windows, gt[big], cfg.recall_iou))
+            n_windows.append(len(windows))
+    finally:
+        detector.config.thresholds, detector.config.min_face = old
+    covered = np.concatenate(covered) if covered else np.zeros(0, bool)
+    return {"recall": float(covered.mean()) if len(covered) else float("nan"), "faces": int(len(covered)),
+            "images": len(n_windows), "windows_per_image": float(np.mean(n_windows)) if n_windows else 0.0}
