@@ -26,6 +26,9 @@ __all__ = ["PReLU", "PNet", "RNet", "ONet", "get_net", "NET_NAMES", "INPUT_SIZE"
 NET_NAMES = ("pnet", "rnet", "onet")
 INPUT_SIZE = {"pnet": 12, "rnet": 24, "onet": 48}
 REFERENCE_PREFIX = {"pnet": "det1", "rnet": "det2", "onet": "det3"}
+# How PReLU is computed in nets built from now on: 'relu' (ReLU ops) or 'mxnet' (LeakyReLU prelu).
+# Same numbers either way; benchmarks/prelu.py measures which is faster on this machine.
+PRELU_IMPL = "relu"
 
 
 class WeightsError(ValueError):
@@ -47,13 +50,18 @@ class PReLU(nn.HybridBlock):
         Rank of the input: 4 after a convolution, 2 after a dense layer.
     """
 
-    def __init__(self, channels: int, ndim: int = 4, **kwargs):
+    def __init__(self, channels: int, ndim: int = 4, impl: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self._shape = (1, channels) + (1,) * (ndim - 2)
+        self._impl = impl or PRELU_IMPL
+        if self._impl not in ("relu", "mxnet"):
+            raise ValueError(f"PReLU impl must be 'relu' or 'mxnet', got {self._impl!r}")
         with self.name_scope():
             self.alpha = self.params.get("alpha", shape=(channels,), init=mx.init.Constant(0.25))
 
     def hybrid_forward(self, F, x, alpha):  # noqa: N802 (Gluon's signature)
+        if self._impl == "mxnet":
+            return F.LeakyReLU(x, gamma=alpha, act_type="prelu")
         slope = F.reshape(alpha, shape=self._shape)
         return F.relu(x) - F.broadcast_mul(slope, F.relu(-x))
 

@@ -1,0 +1,103 @@
+"""CNN_FacePoint training list (Sun, Wang, Tang 2013): ``trainImageList.txt``.
+
+Line format: ``path left right top bottom x1 y1 x2 y2 x3 y3 x4 y4 x5 y5`` with Windows separators in
+``path``. Note the box order *left right top bottom*; it is returned as ``(x1, y1, x2, y2) =
+(left, top, right, bottom)``, treated as inclusive pixel indices like every box in this package (as the
+classic MTCNN scripts do: width ``right - left + 1``). Points: left eye, right eye, nose, left mouth
+corner, right mouth corner.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List
+
+import numpy as np
+
+from .wider import AnnotationFormatError
+
+__all__ = ["FacePoint", "FacePointSet", "parse_facepoint_list", "load_facepoint", "POINT_NAMES"]
+
+POINT_NAMES = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
+
+
+@dataclass
+class FacePoint:
+    """One annotated face.
+
+    Attributes
+    ----------
+    name : str
+        Path relative to the list's folder, with ``/`` separators.
+    box : ndarray, float64, shape (4,)
+        ``(left, top, right, bottom)``, inclusive.
+    points : ndarray, float64, shape (5, 2)
+        ``(x, y)`` of left eye, right eye, nose, left mouth, right mouth.
+    line : int
+        1-based line in the list.
+    """
+
+    name: str
+    box: np.ndarray
+    points: np.ndarray
+    line: int = 0
+
+
+def parse_facepoint_list(path) -> List[FacePoint]:
+    """Parse ``trainImageList.txt``; raises :class:`AnnotationFormatError` naming file and line."""
+    path = Path(path)
+    out = []
+    with open(path, "r", encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, 1):
+            tok = raw.split()
+            if not tok:
+                continue
+            if len(tok) != 15:
+                raise AnnotationFormatError(
+                    f"{path.name}:{lineno}: expected a path and 14 numbers, got {len(tok)} fields")
+            try:
+                v = np.array([float(t) for t in tok[1:]], dtype=np.float64)
+            except ValueError:
+                raise AnnotationFormatError(
+                    f"{path.name}:{lineno}: expected 14 numbers after the path, got {' '.join(tok[1:])!r}") from None
+            left, right, top, bottom = v[:4]
+            out.append(FacePoint(name=tok[0].replace("\\", "/"), box=np.array([left, top, right, bottom]),
+                                 points=v[4:].reshape(5, 2), line=lineno))
+    return out
+
+
+@dataclass
+class FacePointSet:
+    """Parsed faces whose image file exists; ``missing`` lists the others."""
+
+    root: Path
+    faces: List[FacePoint]
+    missing: List[str] = field(default_factory=list)
+
+    def path(self, face: FacePoint) -> Path:
+        return self.root / face.name
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(N, 4) boxes."""
+        return np.stack([f.box for f in self.faces]) if self.faces else np.zeros((0, 4))
+
+    @property
+    def points(self) -> np.ndarray:
+        """(N, 5, 2) points."""
+        return np.stack([f.points for f in self.faces]) if self.faces else np.zeros((0, 5, 2))
+
+
+def load_facepoint(data_root, list_name: str = "trainImageList.txt") -> FacePointSet:
+    """Parse ``landmarks/trainImageList.txt`` under ``data_root`` (or ``data_root`` itself is ``landmarks/``)."""
+    root = Path(data_root)
+    if (root / "landmarks").is_dir():
+        root = root / "landmarks"
+    list_file = root / list_name
+    if not list_file.is_file():
+        raise FileNotFoundError(f"{list_file}: CNN_FacePoint list not found")
+    faces, missing = [], []
+    for face in parse_facepoint_list(list_file):
+        (faces if os.path.isfile(root / face.name) else missing).append(face)
+    return FacePointSet(root=root, faces=faces, missing=[m.name for m in missing])
