@@ -33,7 +33,7 @@ import numpy as np
 from .config import config_to_dict
 
 __all__ = ["PipelineConfig", "STEPS", "run_pipeline", "step_data", "train_step", "mine_step", "step_evaluate",
-           "add_pipeline_parser"]
+           "publish_cascade", "add_pipeline_parser"]
 
 STEPS = ("data", "train_pnet", "mine_rnet", "train_rnet", "mine_onet", "train_onet", "evaluate")
 
@@ -204,6 +204,51 @@ def run_pipeline(data_root, out, cfg: PipelineConfig = None, ctx=None, until: st
     return records
 
 
+DATA_TERMS = (
+    "Trained on WIDER FACE (Yang et al., CVPR 2016; non-commercial research use only) and the CNN_FacePoint "
+    "training set (Sun, Wang and Tang, CVPR 2013; research use only). These weights are derived from those "
+    "datasets: use them under the same terms.")
+
+
+def _git_version() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def publish_cascade(out, dest) -> dict:
+    """Copy a finished run's ``cascade/`` to ``dest`` (e.g. the repo's ``pretrained/``) with a JSON card.
+
+    The card (``dest/cascade.json``) says how the cascade was made: pipeline settings, per-net training
+    config and final metrics, data counts, mining recall, evaluation results, seed, code version, and
+    the datasets' research-only terms.
+    """
+    out, dest = Path(out), Path(dest)
+    steps = {s: json.loads(_step_file(out, s).read_text()) for s in STEPS if _step_file(out, s).is_file()}
+    missing = [s for s in STEPS if s not in steps]
+    if missing:
+        raise FileNotFoundError(f"{out}: the run has not finished steps {', '.join(missing)}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for net in ("pnet", "rnet", "onet"):
+        shutil.copyfile(out / "cascade" / f"{net}.params", dest / f"{net}.params.tmp")
+        os.replace(dest / f"{net}.params.tmp", dest / f"{net}.params")
+    card = {
+        "what": "MTCNN cascade (PNet, RNet, ONet) trained from scratch with mtcnn-gluon on the shared data",
+        "code_version": _git_version(),
+        "pipeline": json.loads((out / "pipeline.json").read_text()),
+        "seed": json.loads((out / "pipeline.json").read_text()).get("seed"),
+        "steps": {s: {"seconds": r["seconds"], "summary": r["summary"]} for s, r in steps.items()},
+        "terms": DATA_TERMS,
+        "licence_of_code": "MIT",
+    }
+    _write_json(dest / "cascade.json", card)
+    return card
+
+
 def add_pipeline_parser(subparsers):
     p = subparsers.add_parser("pipeline", help="the whole recipe: data, PNet, mining, RNet, mining, ONet, eval")
     p.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"), help="shared data folder")
@@ -213,6 +258,7 @@ def add_pipeline_parser(subparsers):
     p.add_argument("--epochs", help="override epochs, e.g. pnet=10,rnet=8,onet=8")
     p.add_argument("--gpus", default="", help="GPU ids, e.g. 0,1 (default: CPU)")
     p.add_argument("--workers", type=int, default=None, help="processes for data generation")
+    p.add_argument("--publish", metavar="DIR", help="after the run, copy the cascade and its JSON card to DIR")
     p.set_defaults(func=_cmd_pipeline)
     return p
 
@@ -233,4 +279,7 @@ def _cmd_pipeline(args):
         changes["epochs"] = epochs
     cfg = PipelineConfig.preset(args.preset, **changes)
     run_pipeline(args.data_root, args.out, cfg, ctx=contexts(args.gpus), until=args.until)
+    if args.publish:
+        publish_cascade(args.out, args.publish)
+        print(f"published the cascade to {args.publish}")
     return 0
