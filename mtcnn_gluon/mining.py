@@ -40,6 +40,7 @@ class MiningConfig:
     recall_iou: float = 0.5  # a face counts as found when a window covers it at this IoU
     recall_min_face: int = 20  # faces smaller than this are left out of the recall figure, px
     shard_size: int = 50  # images per resumable shard
+    max_windows: int = 20000  # at most this many windows per image go on (top scores): bounds an untrained net
 
     def __post_init__(self):
         self.thresholds = tuple(float(t) for t in self.thresholds)
@@ -88,6 +89,19 @@ def label_windows(windows: np.ndarray, gt: np.ndarray, cfg: MiningConfig, rng: n
     if len(face_side):
         labels[: len(face_side), 1:5] = bx.encode_offsets(windows[face_side], gt[best[face_side]])
     return keep, labels
+
+
+def _use_mining_settings(detector: MTCNNDetector, cfg: MiningConfig) -> tuple:
+    """Switch the detector to the mining thresholds; returns what to restore."""
+    c = detector.config
+    old = (c.thresholds, c.min_face, c.max_candidates)
+    c.thresholds, c.min_face, c.max_candidates = cfg.thresholds, cfg.min_face, cfg.max_windows
+    return old
+
+
+def _restore(detector: MTCNNDetector, old: tuple) -> None:
+    c = detector.config
+    c.thresholds, c.min_face, c.max_candidates = old
 
 
 def _stage_windows(detector: MTCNNDetector, img: np.ndarray, stage: str) -> np.ndarray:
@@ -162,9 +176,7 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
     out_dir = Path(out_dir)
     shard_dir = out_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    old = detector.config.thresholds, detector.config.min_face
-    detector.config.thresholds = cfg.thresholds
-    detector.config.min_face = cfg.min_face
+    old = _use_mining_settings(detector, cfg)
     images = wider.images[:limit] if limit else wider.images
     n_shards = (len(images) + cfg.shard_size - 1) // cfg.shard_size
     try:
@@ -201,7 +213,7 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
                       skipped=np.asarray(skipped, dtype=str))
         bar.close()
     finally:
-        detector.config.thresholds, detector.config.min_face = old
+        _restore(detector, old)
     return _gather(shard_dir, n_shards, out_dir, stage, cfg, seed)
 
 
@@ -251,9 +263,7 @@ def stage_recall(detector: MTCNNDetector, wider, stage: str, cfg: MiningConfig =
     from .sampling import try_read_image
 
     cfg = cfg or MiningConfig()
-    old = detector.config.thresholds, detector.config.min_face
-    detector.config.thresholds = cfg.thresholds
-    detector.config.min_face = cfg.min_face
+    old = _use_mining_settings(detector, cfg)
     covered, n_windows = [], []
     try:
         for item in tqdm(wider.images[:limit] if limit else wider.images, desc=f"recall before {stage}",
@@ -267,7 +277,7 @@ def stage_recall(detector: MTCNNDetector, wider, stage: str, cfg: MiningConfig =
             covered.append(_covered(windows, gt[big], cfg.recall_iou))
             n_windows.append(len(windows))
     finally:
-        detector.config.thresholds, detector.config.min_face = old
+        _restore(detector, old)
     covered = np.concatenate(covered) if covered else np.zeros(0, bool)
     return {"recall": float(covered.mean()) if len(covered) else float("nan"), "faces": int(len(covered)),
             "images": len(n_windows), "windows_per_image": float(np.mean(n_windows)) if n_windows else 0.0}

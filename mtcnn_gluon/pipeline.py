@@ -46,15 +46,22 @@ class PipelineConfig:
     wider_limit: int | None = None  # use only the first N present WIDER train images (None: all)
     landmark_limit: int | None = None  # use only the first N landmark faces (None: all)
     val_limit: int | None = None  # evaluate on the first N present val images (None: all)
-    epochs: dict = field(default_factory=lambda: {"pnet": 16, "rnet": 12, "onet": 12})  # epochs per net
+    epochs: dict = field(default_factory=lambda: {"pnet": 16, "rnet": 10, "onet": 8})  # epochs per net
     # per net: TrainConfig fields to change. Our data is ~10x smaller than the classic repo's, so its
     # SGD lr 0.001 barely moves in an epoch (measured: PNet val recall 0.00 after 1 epoch, vs 0.70
     # with Adam lr 0.001 or SGD lr 0.01); Adam 0.001 with two x0.1 steps late in the run instead.
+    # RNet/ONet epochs are capped in steps: a balanced epoch covers the largest type (~100k landmark
+    # crops), 1,500 steps, which 2 CPU cores cannot afford for ONet (~150 samples/s).
     train_overrides: dict = field(default_factory=lambda: {
-        net: {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (10, 14) if net == "pnet" else (7, 10)}
-        for net in ("pnet", "rnet", "onet")})
+        "pnet": {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (10, 14)},
+        "rnet": {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (6, 8), "steps_per_epoch": 200,
+                 "max_val_samples": 10000},
+        "onet": {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (5, 7), "steps_per_epoch": 60,
+                 "max_val_samples": 4000},
+    })
     workers: int | None = None  # processes for data generation (None: all cores)
     landmark_eval: bool = True  # compute landmark NME on the held-out faces in the evaluate step
+    mining: dict = field(default_factory=dict)  # MiningConfig fields to change (e.g. max_windows)
 
     @classmethod
     def preset(cls, name: str, **changes) -> "PipelineConfig":
@@ -62,10 +69,13 @@ class PipelineConfig:
         if name == "full":
             cfg = cls()
         elif name == "smoke":
+            # an untrained PNet passes thousands of windows per image: mining keeps the top 300
             cfg = cls(wider_limit=40, landmark_limit=400, val_limit=20,
-                      epochs={"pnet": 2, "rnet": 2, "onet": 2}, landmark_eval=False,
-                      train_overrides={net: {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (1,)}
-                                       for net in ("pnet", "rnet", "onet")})
+                      epochs={"pnet": 3, "rnet": 2, "onet": 2}, landmark_eval=False,
+                      mining={"max_windows": 300},
+                      train_overrides={net: {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (2,),
+                                             "steps_per_epoch": steps, "max_val_samples": 1000}
+                                       for net, steps in (("pnet", None), ("rnet", 30), ("onet", 15))})
         else:
             raise ValueError(f"unknown preset {name!r}; choose 'smoke' or 'full'")
         return dataclasses.replace(cfg, **changes)
@@ -116,19 +126,20 @@ def train_step(net: str, out: Path, cfg: PipelineConfig, ctx, progress=True) -> 
 def mine_step(stage: str, data_root, out: Path, cfg: PipelineConfig, ctx, progress=True) -> dict:
     from .datasets.wider import load_wider
     from .detector import MTCNNDetector
-    from .mining import load_mined, mine_hard_examples, stage_recall
+    from .mining import MiningConfig, load_mined, mine_hard_examples, stage_recall
     from .records import write_typed_records
 
     stages = ("pnet",) if stage == "rnet" else ("pnet", "rnet")
     det = MTCNNDetector.from_weights(out / "cascade", ctx=ctx, stages=stages)
     wider = load_wider(data_root, "train")
-    summary = mine_hard_examples(det, wider, stage, out / f"mine_{stage}", seed=cfg.seed, limit=cfg.wider_limit,
-                                 progress=progress)
+    mcfg = MiningConfig(**cfg.mining)
+    summary = mine_hard_examples(det, wider, stage, out / f"mine_{stage}", mcfg, seed=cfg.seed,
+                                 limit=cfg.wider_limit, progress=progress)
     crops, labels = load_mined(out / f"mine_{stage}")
     write_typed_records(out / "data" / stage, crops, labels, types=("pos", "part", "neg"),
                         summary={"mining": {k: v for k, v in summary.items() if k != "skipped"}})
     val = load_wider(data_root, "val")
-    summary["val_recall"] = stage_recall(det, val, stage, limit=cfg.val_limit, progress=progress)
+    summary["val_recall"] = stage_recall(det, val, stage, mcfg, limit=cfg.val_limit, progress=progress)
     _write_json(out / f"mine_{stage}" / "mining_summary.json", summary)
     return summary
 
