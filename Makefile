@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_ROOT ?=
 PRESET ?= smoke
+GPUS ?=
 RUN_DIR ?= runs/$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: run test venv gpu-check clean-venv
@@ -26,8 +27,10 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The whole course: every notebook through papermill into $(RUN_DIR) (toy data unless DATA_ROOT is set).
 run: $(STAMP)
-	$(BIN)/python -m mtcnn_gluon demo --out $(RUN_DIR) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+	$(BIN)/python -m mtcnn_gluon.course run --run-dir $(RUN_DIR) --preset $(PRESET) \
+		$(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(GPUS),--gpus $(GPUS))
 
 # GPU variant (CUDA 11 wheels from PyPI); run on a machine with an NVIDIA GPU.
 gpu-check: $(STAMP)
