@@ -41,6 +41,26 @@ def _skipped_json(skipped, limit=200):
             "items": [{"path": s.path, "reason": s.reason, "detail": s.detail} for s in skipped[:limit]]}
 
 
+def _wider_face_counts(images, sampling: SamplingConfig) -> dict:
+    """What happens to the annotated faces of the used WIDER images: every face guards its region against
+    negatives, but only some may give positives; the others are counted here, never dropped unsaid."""
+    boxes = np.concatenate([im.boxes for im in images]) if images else np.zeros((0, 4))
+    invalid = np.concatenate([im.invalid for im in images]) if images else np.zeros(0, bool)
+    w, h = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    degenerate = (w <= 0) | (h <= 0)
+    return {"faces": int(len(boxes)), "degenerate_w_or_h_0": int(degenerate.sum()),
+            "invalid_flag": int(invalid.sum()),
+            "negative_coordinates": int(((boxes[:, 0] < 0) | (boxes[:, 1] < 0)).sum()),
+            "smaller_than_min_face": int((~degenerate & (np.maximum(w, h) < sampling.min_face)).sum())}
+
+
+def _without_samples(samples: SampleSet, used=None) -> int:
+    """Sources that were read but gave no sample (too small for any crop, points outside every crop)."""
+    n = len(samples.sources) if used is None else used
+    read_ok = n - len(samples.skipped)
+    return int(read_ok - len(np.unique(samples.meta["source"])))
+
+
 def _rel(paths, root):
     root = os.fspath(root)
     return [os.path.relpath(p, root) for p in paths]
@@ -57,7 +77,7 @@ def load_exclude(path) -> np.ndarray:
     """Indices to leave out, from a ``.npy`` file or a text file of integers (whitespace/comma separated)."""
     path = os.fspath(path)
     if path.endswith(".npy"):
-        return np.load(path).astype(np.int64).reshape(-1)
+        return np.load(path, allow_pickle=False).astype(np.int64).reshape(-1)
     with open(path) as f:
         text = f.read().replace(",", " ")
     return np.array([int(t) for t in text.split()], np.int64)
@@ -122,6 +142,10 @@ def build_pnet_records(data_root, out_dir, sampling: SamplingConfig = None, land
     summary = dict(settings, generated=generated, wider_images_used=len(images),
                    wider_images_missing_from_list=len(wider.missing),
                    landmark_faces_used=len(faces) - len([i for i in exclude_list if i < len(faces)]),
+                   wider_faces=_wider_face_counts(images, sampling),
+                   wider_images_without_samples=_without_samples(pnet),
+                   landmark_faces_without_samples=_without_samples(
+                       lm, used=len(faces) - len([i for i in exclude_list if i < len(faces)])),
                    skipped=_skipped_json(pnet.skipped + lm.skipped),
                    sources=_rel(pnet.sources + lm.sources, root), source_root=str(root.resolve()),
                    seconds=round(time.time() - t0, 1))
@@ -166,7 +190,8 @@ def build_landmark_records(data_root, out_dir, sizes: Sequence[int] = (24, 48), 
     root = Path(data_root)
     for s in todo:
         ss = samples[s]
-        summary = dict(settings, size=s, faces_used=len(faces) - len([i for i in exclude_list if i < len(faces)]),
+        used = len(faces) - len([i for i in exclude_list if i < len(faces)])
+        summary = dict(settings, size=s, faces_used=used, faces_without_samples=_without_samples(ss, used=used),
                        faces_missing_from_list=len(fp_missing), skipped=_skipped_json(ss.skipped),
                        sources=_rel(ss.sources, root), source_root=str(root.resolve()),
                        seconds=round(time.time() - t0, 1))

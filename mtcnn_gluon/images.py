@@ -36,6 +36,32 @@ def to_bgr(img: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {img.shape}")
 
 
+def _jpeg_truncated(data: np.ndarray) -> bool:
+    """Whether JPEG bytes stop before their end-of-image marker (``FFD9``).
+
+    Walks the header segments to the first start-of-scan (so a thumbnail's ``FFD9`` inside EXIF does not
+    count), then looks for ``FFD9`` after it; in entropy-coded data ``FF`` is always followed by ``00`` or a
+    restart marker, so only the real end marker matches. Bytes after the marker (camera trailers) are fine.
+    """
+    if data.size < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return False  # not a JPEG
+    buf = data.tobytes()
+    pos, n = 2, len(buf)
+    while pos + 4 <= n:
+        if buf[pos] != 0xFF:
+            return False  # malformed header: leave the verdict to the decoder
+        marker = buf[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            pos += 2
+        elif marker == 0xDA:
+            return buf.find(b"\xff\xd9", pos + 2) < 0
+        else:
+            pos += 2 + int.from_bytes(buf[pos + 2:pos + 4], "big")
+    return True  # headers run off the end: cut before the image data
+
+
 def read_image(path) -> np.ndarray:
     """Read an image file as ``uint8`` BGR ``(H, W, 3)``.
 
@@ -46,7 +72,7 @@ def read_image(path) -> np.ndarray:
     FileNotFoundError
         ``path`` does not exist.
     ImageReadError
-        The file exists but does not decode (names the file and why).
+        The file exists but does not decode, or is a JPEG cut short (names the file and why).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -54,6 +80,11 @@ def read_image(path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)  # works with non-ASCII paths, unlike cv2.imread
     if data.size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
+    if _jpeg_truncated(data):
+        # libjpeg decodes a cut-off file without an error, filling the missing rows with grey: the
+        # crops taken there would be silently wrong, so refuse it.
+        raise ImageReadError(f"{path}: truncated JPEG (no end-of-image marker after the image data, "
+                             f"{data.size} bytes)")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise ImageReadError(f"{path}: not a decodable image ({data.size} bytes)")

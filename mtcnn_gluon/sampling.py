@@ -450,11 +450,19 @@ def _map(fn, tasks, workers, desc, progress, total=None, unit="img"):
         # survives fork, and the workers never touch it.
         ctx = multiprocessing.get_context("fork")
         chunk = max(1, min(16, len(tasks) // (workers * 8)))
-        with ctx.Pool(workers, initializer=_worker_init) as pool:
-            for r in pool.imap(fn, tasks, chunksize=chunk):
-                if bar is not None:
-                    bar.update(len(r) if isinstance(r, list) else 1)
-                yield r
+        # Stop cv2's thread pool before forking: a child inherits the pool's thread handles but not the
+        # threads, and its cv2.setNumThreads then joins a handle that may by now name one of the threads
+        # MXNet restarts after fork; seen hanging forever in a process that had run the detector.
+        cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            with ctx.Pool(workers, initializer=_worker_init) as pool:
+                for r in pool.imap(fn, tasks, chunksize=chunk):
+                    if bar is not None:
+                        bar.update(len(r) if isinstance(r, list) else 1)
+                    yield r
+        finally:
+            cv2.setNumThreads(cv_threads)
     finally:
         if bar is not None:
             bar.close()

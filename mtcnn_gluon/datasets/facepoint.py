@@ -45,7 +45,12 @@ class FacePoint:
 
 
 def parse_facepoint_list(path) -> List[FacePoint]:
-    """Parse ``trainImageList.txt``; raises :class:`AnnotationFormatError` naming file and line."""
+    """Parse ``trainImageList.txt``; raises :class:`AnnotationFormatError` naming file and line.
+
+    Errors: a line without a path and 14 numbers, a field that is not a finite number, an empty or inverted
+    box (``right <= left`` or ``bottom <= top``). Boxes partly outside the image are kept (crops are
+    zero-padded); an image listed on several lines gives one face per line.
+    """
     path = Path(path)
     out = []
     with open(path, "r", encoding="utf-8") as f:
@@ -61,7 +66,15 @@ def parse_facepoint_list(path) -> List[FacePoint]:
             except ValueError:
                 raise AnnotationFormatError(
                     f"{path.name}:{lineno}: expected 14 numbers after the path, got {' '.join(tok[1:])!r}") from None
+            if not np.all(np.isfinite(v)):
+                raise AnnotationFormatError(
+                    f"{path.name}:{lineno}: expected 14 finite numbers after the path, got {' '.join(tok[1:])!r}")
             left, right, top, bottom = v[:4]
+            if right <= left or bottom <= top:
+                # an empty or inverted box has no crop to sample; its points cannot be labelled
+                raise AnnotationFormatError(
+                    f"{path.name}:{lineno}: expected left < right and top < bottom, got left {left:g} "
+                    f"right {right:g} top {top:g} bottom {bottom:g}")
             out.append(FacePoint(name=tok[0].replace("\\", "/"), box=np.array([left, top, right, bottom]),
                                  points=v[4:].reshape(5, 2), line=lineno))
     return out

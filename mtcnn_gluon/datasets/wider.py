@@ -9,6 +9,7 @@ Format (``wider_face_split/readme.txt``): a file name line, a count line, then `
 - some boxes have ``w`` or ``h`` = 0: kept (so indices match the official lists) but counted as
   degenerate; :attr:`WiderImage.usable` excludes them;
 - the ``invalid`` flag is kept as an attribute column;
+- numbers that are not finite (``nan``, ``inf``) and an image listed twice are errors naming file and line;
 - images named in the list but absent on disk (a partial download) are counted and listed by
   :func:`load_wider`, not raised.
 
@@ -17,6 +18,7 @@ Boxes are returned in the package's convention (``boxes.py``): ``(x1, y1, x2, y2
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,10 +81,14 @@ def _numbers(tokens, fname, lineno, expected):
         raise AnnotationFormatError(
             f"{fname}:{lineno}: expected {expected} numbers, got {len(tokens)}: {' '.join(tokens)!r}")
     try:
-        return [float(t) for t in tokens]
+        values = [float(t) for t in tokens]
     except ValueError:
         raise AnnotationFormatError(
             f"{fname}:{lineno}: expected {expected} numbers, got {' '.join(tokens)!r}") from None
+    if not all(math.isfinite(v) for v in values):  # float() accepts 'nan' and 'inf'
+        raise AnnotationFormatError(
+            f"{fname}:{lineno}: expected {expected} finite numbers, got {' '.join(tokens)!r}")
+    return values
 
 
 def parse_wider_annotations(path) -> List[WiderImage]:
@@ -106,6 +112,7 @@ def parse_wider_annotations(path) -> List[WiderImage]:
     with open(path, "r", encoding="utf-8") as f:
         lines = f.read().splitlines()
     out: List[WiderImage] = []
+    first_line = {}  # image name -> line of its first entry
     i, n = 0, len(lines)
     while i < n:
         name = lines[i].strip()
@@ -113,6 +120,12 @@ def parse_wider_annotations(path) -> List[WiderImage]:
             i += 1
             continue
         name_line = i + 1
+        if name in first_line:
+            # A second entry would be sampled as a separate image that does not know the first entry's
+            # faces, so crops of those faces could be labelled negative.
+            raise AnnotationFormatError(f"{fname}:{name_line}: image {name!r} is listed again "
+                                        f"(first at line {first_line[name]}); merge its faces into one entry")
+        first_line[name] = name_line
         if i + 1 >= n:
             raise AnnotationFormatError(f"{fname}:{i + 2}: expected a face count after {name!r}, got end of file")
         count_tok = lines[i + 1].split()
