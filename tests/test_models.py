@@ -30,14 +30,26 @@ def test_parameter_counts_match_the_paper_layers(name, n_params):
     assert sum(int(np.prod(p.shape)) for p in net.collect_params().values()) == n_params
 
 
-def test_prelu_equals_mxnet_prelu():
-    x = mx.nd.array(np.random.RandomState(0).randn(2, 4, 5, 5))
-    block = PReLU(4)
+@pytest.mark.parametrize("impl", ["conv", "relu", "mxnet"])
+@pytest.mark.parametrize("shape", [(2, 4, 5, 5), (3, 4)])
+def test_prelu_equals_the_definition_forwards_and_backwards(impl, shape):
+    x = mx.nd.array(np.random.RandomState(0).randn(*shape))
+    block = PReLU(4, ndim=len(shape), impl=impl)
     block.initialize()
-    alpha = mx.nd.array([0.1, 0.25, -0.3, 2.0])
-    block.alpha.set_data(alpha)
-    ref = mx.nd.LeakyReLU(x, gamma=alpha, act_type="prelu")
-    assert_allclose(block(x).asnumpy(), ref.asnumpy(), atol=1e-6)
+    alpha = np.array([0.1, 0.25, -0.3, 2.0])
+    block.alpha.set_data(mx.nd.array(alpha))
+    block.hybridize()
+    x.attach_grad()
+    with mx.autograd.record():
+        y = block(x)
+    y.backward()
+    a = alpha.reshape((1, 4) + (1,) * (len(shape) - 2))
+    xn = x.asnumpy()
+    assert_allclose(y.asnumpy(), np.maximum(xn, 0) + a * np.minimum(xn, 0), atol=1e-6)
+    assert_allclose(x.grad.asnumpy(), np.where(xn > 0, 1.0, a * np.ones_like(xn)), atol=1e-6)
+    # d/d alpha = sum of min(x, 0) over everything but the channel axis
+    axes = tuple(i for i in range(len(shape)) if i != 1)
+    assert_allclose(block.alpha.grad().asnumpy(), np.minimum(xn, 0).sum(axis=axes), rtol=1e-5)
 
 
 def test_get_net_names_valid_choices():

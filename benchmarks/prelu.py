@@ -1,0 +1,71 @@
+"""PReLU three ways, side by side: MXNet's op, ReLU ops with a broadcast multiply, ReLU ops with a
+depthwise 1x1 convolution (the default). One inference forward and one training step (forward,
+backward, update) per net, timed in turns so machine load hits all three alike; median ms.
+
+    python benchmarks/prelu.py [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+import mtcnn_gluon.models as models
+
+INFER = {"pnet": (1, 3, 430, 614), "rnet": (1024, 3, 24, 24), "onet": (256, 3, 48, 48)}
+TRAIN = {"pnet": (384, 3, 12, 12), "rnet": (384, 3, 24, 24), "onet": (384, 3, 48, 48)}
+IMPLS = ("mxnet", "relu", "conv")
+
+
+def build(name, impl):
+    models.PRELU_IMPL = impl
+    mx.random.seed(0)
+    net = models.get_net(name)
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net, gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.0})
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    default = models.PRELU_IMPL
+    print("| net | pass | " + " | ".join(f"{i}, ms" for i in IMPLS) + " | conv vs mxnet |")
+    print("|---|---|" + "---|" * (len(IMPLS) + 1))
+    for name in ("pnet", "rnet", "onet"):
+        nets = {impl: build(name, impl) for impl in IMPLS}
+        x = mx.nd.random.uniform(-1, 1, shape=INFER[name])
+        xt = mx.nd.random.uniform(-1, 1, shape=TRAIN[name])
+        ref = nets["mxnet"][0](x)[1].asnumpy()
+        for impl, (net, _) in nets.items():
+            assert np.allclose(net(x)[1].asnumpy(), ref, atol=1e-5), f"{impl} differs from MXNet's PReLU"
+        for what in ("inference", "training step"):
+            times = {impl: [] for impl in IMPLS}
+            for rep in range(args.repeat + 1):
+                for impl, (net, trainer) in nets.items():
+                    t = time.perf_counter()
+                    if what == "inference":
+                        for out in net(x):
+                            out.wait_to_read()
+                    else:
+                        with autograd.record():
+                            cls, box, lmk = net(xt)
+                            loss = cls.sum() + box.sum() + lmk.sum()
+                        loss.backward()
+                        trainer.step(1)
+                        mx.nd.waitall()
+                    if rep:  # the first round binds the shapes
+                        times[impl].append(1000 * (time.perf_counter() - t))
+            med = {impl: float(np.median(v)) for impl, v in times.items()}
+            batch = (INFER if what == "inference" else TRAIN)[name]
+            label = f"{what} {batch[0]}x{batch[2]}x{batch[3]}"
+            print(f"| {name} | {label} | " + " | ".join(f"{med[i]:.0f}" for i in IMPLS)
+                  + f" | {med['mxnet'] / med['conv']:.2f}x |")
+    models.PRELU_IMPL = default
+
+
+if __name__ == "__main__":
+    main()
