@@ -107,17 +107,17 @@ class PNet(_MTCNNNet):
 
     name_short = "pnet"
 
-    def __init__(self, **kwargs):
+    def __init__(self, prelu: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self._order = []
         with self.name_scope():
             self._add("conv1", _conv(3, 10, 3))
-            self._add("prelu1", PReLU(10))
+            self._add("prelu1", PReLU(10, impl=prelu))
             self._add("pool1", _pool(2))
             self._add("conv2", _conv(10, 16, 3))
-            self._add("prelu2", PReLU(16))
+            self._add("prelu2", PReLU(16, impl=prelu))
             self._add("conv3", _conv(16, 32, 3))
-            self._add("prelu3", PReLU(32))
+            self._add("prelu3", PReLU(32, impl=prelu))
             self.conv4_1 = _conv(32, 2, 1)  # face / not face
             self.conv4_2 = _conv(32, 4, 1)  # box offsets
             self.conv4_3 = _conv(32, 10, 1)  # landmarks (not in the original PNet)
@@ -132,20 +132,20 @@ class RNet(_MTCNNNet):
 
     name_short = "rnet"
 
-    def __init__(self, **kwargs):
+    def __init__(self, prelu: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self._order = []
         with self.name_scope():
             self._add("conv1", _conv(3, 28, 3))
-            self._add("prelu1", PReLU(28))
+            self._add("prelu1", PReLU(28, impl=prelu))
             self._add("pool1", _pool(3))
             self._add("conv2", _conv(28, 48, 3))
-            self._add("prelu2", PReLU(48))
+            self._add("prelu2", PReLU(48, impl=prelu))
             self._add("pool2", _pool(3))
             self._add("conv3", _conv(48, 64, 2))
-            self._add("prelu3", PReLU(64))
+            self._add("prelu3", PReLU(64, impl=prelu))
             self._add("conv4", nn.Dense(128, in_units=64 * 3 * 3, weight_initializer=mx.init.Xavier()))
-            self._add("prelu4", PReLU(128, ndim=2))
+            self._add("prelu4", PReLU(128, ndim=2, impl=prelu))
             self.conv5_1 = nn.Dense(2, in_units=128)
             self.conv5_2 = nn.Dense(4, in_units=128)
             self.conv5_3 = nn.Dense(10, in_units=128)  # not in the original RNet
@@ -160,23 +160,23 @@ class ONet(_MTCNNNet):
 
     name_short = "onet"
 
-    def __init__(self, **kwargs):
+    def __init__(self, prelu: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self._order = []
         with self.name_scope():
             self._add("conv1", _conv(3, 32, 3))
-            self._add("prelu1", PReLU(32))
+            self._add("prelu1", PReLU(32, impl=prelu))
             self._add("pool1", _pool(3))
             self._add("conv2", _conv(32, 64, 3))
-            self._add("prelu2", PReLU(64))
+            self._add("prelu2", PReLU(64, impl=prelu))
             self._add("pool2", _pool(3))
             self._add("conv3", _conv(64, 64, 3))
-            self._add("prelu3", PReLU(64))
+            self._add("prelu3", PReLU(64, impl=prelu))
             self._add("pool3", _pool(2))
             self._add("conv4", _conv(64, 128, 2))
-            self._add("prelu4", PReLU(128))
+            self._add("prelu4", PReLU(128, impl=prelu))
             self._add("conv5", nn.Dense(256, in_units=128 * 3 * 3, weight_initializer=mx.init.Xavier()))
-            self._add("prelu5", PReLU(256, ndim=2))
+            self._add("prelu5", PReLU(256, ndim=2, impl=prelu))
             self.conv6_1 = nn.Dense(2, in_units=256)
             self.conv6_2 = nn.Dense(4, in_units=256)
             self.conv6_3 = nn.Dense(10, in_units=256)
@@ -189,8 +189,11 @@ class ONet(_MTCNNNet):
 _NETS = {"pnet": PNet, "rnet": RNet, "onet": ONet}
 
 
-def get_net(name: str, ctx=None, initialize: bool = True) -> _MTCNNNet:
+def get_net(name: str, ctx=None, initialize: bool = True, prelu: str | None = None) -> _MTCNNNet:
     """Build ``'pnet'``, ``'rnet'`` or ``'onet'``, initialised on ``ctx`` (a context or a list).
+
+    ``prelu`` picks how PReLU is computed (:class:`PReLU`; default :data:`PRELU_IMPL`, fastest for
+    training); the parameters are the same whichever is used.
 
     Raises
     ------
@@ -200,7 +203,7 @@ def get_net(name: str, ctx=None, initialize: bool = True) -> _MTCNNNet:
     key = str(name).lower()
     if key not in _NETS:
         raise ValueError(f"unknown net {name!r}; choose one of {', '.join(NET_NAMES)}")
-    net = _NETS[key](prefix=key + "_")
+    net = _NETS[key](prefix=key + "_", prelu=prelu)
     if initialize:
         net.initialize(ctx=ctx if ctx is not None else mx.cpu())
     return net
