@@ -28,7 +28,8 @@ from .models import INPUT_SIZE, get_net, load_reference_weights, load_weights
 __all__ = ["DetectorConfig", "MTCNNDetector", "crop_and_resize", "pyramid_scales", "normalize"]
 
 PNET_STRIDE = 2
-INFERENCE_PRELU = "mxnet"
+# PReLU per net for inference, the fastest in benchmarks/prelu.py (same numbers whichever is used)
+INFERENCE_PRELU = {"pnet": "mxnet", "rnet": "conv", "onet": "mxnet"}
 PNET_CELL = 12
 
 
@@ -181,8 +182,7 @@ class MTCNNDetector:
             if name not in stages:
                 nets[name] = None
                 continue
-            # MXNet's own PReLU op is the fastest for inference here (benchmarks/prelu.py)
-            net = get_net(name, ctx=ctxs, prelu=INFERENCE_PRELU)
+            net = get_net(name, ctx=ctxs, prelu=INFERENCE_PRELU[name])
             if reference:
                 load_reference_weights(net, folder)
             else:
