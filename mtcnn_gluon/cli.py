@@ -146,18 +146,11 @@ def cmd_eval(args):
     return 0
 
 
-def packaged_photos() -> dict:
-    """Real photos that ship inside installed packages (scikit-image), as BGR: name -> image."""
-    from skimage import data
-
-    photos = {"astronaut": data.astronaut()}
-    return {name: img[:, :, ::-1].copy() for name, img in photos.items()}
-
-
 def cmd_demo(args):
     """Detect faces in packaged photos with every cascade available; annotated images + JSON."""
     import cv2
 
+    from .course import packaged_photos
     from .detector import MTCNNDetector, pretrained_dir
     from .viz import draw_detections
 
@@ -175,7 +168,7 @@ def cmd_demo(args):
     for weights in choices:
         det = MTCNNDetector.from_weights(weights, data_root=args.data_root)
         doc[weights] = {"settings": det.settings(), "images": {}}
-        for name, img in packaged_photos().items():
+        for name, img in packaged_photos(("astronaut",)).items():
             boxes, pts = det.detect(img)
             cv2.imwrite(str(out / f"{name}_{weights}.jpg"), draw_detections(img, boxes, pts))
             doc[weights]["images"][name] = {"boxes": np.round(boxes.astype(float), 2).tolist(),

@@ -47,3 +47,14 @@ def test_eval_scores_a_predictions_json(data_root, tmp_path):
     assert ap["easy"] == pytest.approx(0.8626, abs=1e-4)
     assert (tmp_path / "pr_curves.png").stat().st_size > 10000
     assert "easy   AP 0.8626" in code.stdout
+
+
+def test_demo_finds_the_astronaut_with_the_published_cascade_and_no_data(tmp_path):
+    from mtcnn_gluon.datasets.toy import ASTRONAUT_FACE
+
+    assert main(["demo", "--out", str(tmp_path), "--data-root", ""]) == 0
+    doc = json.loads((tmp_path / "detections.json").read_text())
+    assert set(doc) == {"pretrained"}  # no data root: no reference weights
+    boxes = np.asarray(doc["pretrained"]["images"]["astronaut"]["boxes"])
+    assert len(boxes) == 1 and bx.iou(ASTRONAUT_FACE, boxes)[0] >= 0.7
+    assert (tmp_path / "astronaut_pretrained.jpg").is_file()
