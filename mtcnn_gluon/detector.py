@@ -41,7 +41,7 @@ class DetectorConfig:
     thresholds: tuple = (0.6, 0.7, 0.7)  # face-probability cut after PNet, RNet, ONet (strictly greater)
     factor: float = 0.709  # pyramid step: each scale is this times the previous
     nms_thresholds: tuple = (0.5, 0.7, 0.7, 0.7)  # per-scale PNet, all-scale PNet, RNet (union), ONet (min)
-    max_candidates: int = 20000  # guard: at most this many windows go from one stage to the next (top scores)
+    max_candidates: int = 20000  # guard: at most this many windows per pyramid scale and per stage (top scores)
     rnet_batch: int = 2048  # windows per RNet forward (bounds memory on huge crowds)
     onet_batch: int = 1024  # windows per ONet forward
 
@@ -242,6 +242,10 @@ class MTCNNDetector:
             ys, xs = np.nonzero(prob > cfg.thresholds[0])
             if len(ys) == 0:
                 continue
+            if len(ys) > cfg.max_candidates:
+                # an untrained or badly matched PNet can pass most cells; NMS over all of them is quadratic
+                top = np.argsort(-prob[ys, xs], kind="stable")[: cfg.max_candidates]
+                ys, xs = ys[top], xs[top]
             reg = reg[0].asnumpy()
             cand = np.stack([
                 np.round((PNET_STRIDE * xs + 1) / scale),
