@@ -5,7 +5,6 @@ Each sub-command is a thin wrapper over the package; ``--help`` on any of them l
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -13,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+from .files import write_json
 
 
 def contexts(gpus: str | None):
@@ -73,14 +74,6 @@ def _image_paths(inputs):
     return paths
 
 
-def _write_json(path, obj):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
 def cmd_detect(args):
     import cv2
 
@@ -100,7 +93,7 @@ def cmd_detect(args):
     doc = {"settings": {**det.settings(), "weights": str(args.weights)}, "images": result["images"]}
     if result["skipped"]:
         doc["skipped"] = result["skipped"]
-    _write_json(args.json or (out / "detections.json" if out else "detections.json"), doc)
+    write_json(args.json or (out / "detections.json" if out else "detections.json"), doc)
     n = sum(len(r["boxes"]) for r in result["images"].values())
     print(f"{n} faces in {len(result['images'])} images"
           + (f"; {len(result['skipped'])} skipped: " + "; ".join(result["skipped"].values()) if result["skipped"] else ""))
@@ -129,7 +122,7 @@ def cmd_eval(args):
         found = detect_files(det, files, root=args.data_root)
         doc = {"settings": {**det.settings(), "weights": str(args.weights)}, "images": found["images"],
                "skipped": found["skipped"]}
-        _write_json(out / "predictions.json", doc)
+        write_json(out / "predictions.json", doc)
         preds = {k: np.asarray(v["boxes"], float).reshape(-1, 5) for k, v in found["images"].items()}
         ev.write_wider_predictions(preds, out / "wider_predictions")
         result = ev.evaluate_wider(preds, Path(args.data_root), images=images)
@@ -137,10 +130,10 @@ def cmd_eval(args):
         if not args.no_landmarks:
             lm = ev.evaluate_landmarks(lambda imgs, boxes: predict_landmarks(det, imgs, boxes), args.data_root)
             print(lm.summary())
-            _write_json(out / "landmarks.json", {"nme": lm.nme, "nme_per_point": list(map(float, lm.nme_per_point)),
+            write_json(out / "landmarks.json", {"nme": lm.nme, "nme_per_point": list(map(float, lm.nme_per_point)),
                                                  "failure_rate": lm.failure_rate, "n_faces": int(len(lm.errors))})
     print(result.summary())
-    _write_json(out / "wider_ap.json", result.to_dict())
+    write_json(out / "wider_ap.json", result.to_dict())
     ev.plot_pr_curves(result, label=label, path=out / "pr_curves.png")
     print(f"wrote {out}/wider_ap.json, {out}/pr_curves.png")
     return 0
@@ -175,7 +168,7 @@ def cmd_demo(args):
                                             "landmarks": np.round(pts.astype(float), 2).tolist()}
             print(f"{weights}: {len(boxes)} face(s) in {name}"
                   + "".join(f"\n  box {b[:4].astype(float).round(1).tolist()} score {b[4]:.3f}" for b in boxes))
-    _write_json(out / "detections.json", doc)
+    write_json(out / "detections.json", doc)
     print(f"wrote {out}/")
     return 0
 

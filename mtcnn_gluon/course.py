@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import write_json
+
 __all__ = ["NOTEBOOKS", "notebooks_dir", "resolve_data_root", "save_params", "figure_path", "pipeline_config",
            "packaged_photos", "available_weights", "detect_photos", "compare_cascades", "write_index",
            "run_course", "main"]
@@ -55,15 +57,6 @@ def notebooks_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def _write_json(path: Path, obj) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
-    os.replace(tmp, path)
-    return path
-
-
 def resolve_data_root(data_root, run_dir, **toy) -> Path:
     """The data root to use: ``data_root`` when given, else the toy dataset built under ``run_dir``.
 
@@ -88,7 +81,7 @@ def resolve_data_root(data_root, run_dir, **toy) -> Path:
 
 def save_params(run_dir, name: str, params: dict) -> Path:
     """Write a notebook's parameters to ``<run_dir>/config/<name>.json``; returns the path."""
-    return _write_json(Path(run_dir) / "config" / f"{name}.json", params)
+    return write_json(Path(run_dir) / "config" / f"{name}.json", params)
 
 
 def figure_path(run_dir, name: str) -> Path:
@@ -280,7 +273,7 @@ def run_course(run_dir, data_root=None, preset: str = "smoke", gpus: str = "", n
     src = notebooks_dir()
     common = {"preset": preset, "data_root": str(Path(data_root).resolve()) if data_root else "",
               "run_dir": str(run_dir), "gpus": gpus or "", **(parameters or {})}
-    _write_json(run_dir / "course.json", {**common, "notebooks": list(notebooks or NOTEBOOKS)})
+    write_json(run_dir / "course.json", {**common, "notebooks": list(notebooks or NOTEBOOKS)})
     timings = {}
     for stem in notebooks or NOTEBOOKS:
         path = src / f"{stem}.ipynb"
@@ -292,7 +285,7 @@ def run_course(run_dir, data_root=None, preset: str = "smoke", gpus: str = "", n
                             kernel_name=kernel_name, cwd=str(src), progress_bar=False, log_output=log_output)
         timings[stem] = round(time.time() - t0, 1)
         print(f"[course] {stem}: {timings[stem]:.0f} s", flush=True)
-        _write_json(run_dir / "course_timings.json", timings)
+        write_json(run_dir / "course_timings.json", timings)
     write_index(run_dir, timings)
     return timings
 

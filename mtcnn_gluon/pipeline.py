@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import write_json
 from .config import config_to_dict
 
 __all__ = ["PipelineConfig", "STEPS", "run_pipeline", "step_data", "train_step", "mine_step", "step_evaluate",
@@ -85,13 +86,6 @@ def _step_file(out: Path, step: str) -> Path:
     return out / "steps" / f"{step}.json"
 
 
-def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
-    os.replace(tmp, path)
-
-
 def _holdout(data_root) -> np.ndarray:
     from .datasets.facepoint import load_facepoint
     from .evaluation import landmark_split
@@ -140,7 +134,7 @@ def mine_step(stage: str, data_root, out: Path, cfg: PipelineConfig, ctx, progre
                         summary={"mining": {k: v for k, v in summary.items() if k != "skipped"}})
     val = load_wider(data_root, "val")
     summary["val_recall"] = stage_recall(det, val, stage, mcfg, limit=cfg.val_limit, progress=progress)
-    _write_json(out / f"mine_{stage}" / "mining_summary.json", summary)
+    write_json(out / f"mine_{stage}" / "mining_summary.json", summary)
     return summary
 
 
@@ -152,7 +146,7 @@ def step_evaluate(data_root, out: Path, cfg: PipelineConfig, ctx, progress=True)
     keys = ev.present_val_images(data_root)[: cfg.val_limit] if cfg.val_limit else ev.present_val_images(data_root)
     files = [f"WIDER_FACE/WIDER_val/images/{k}.jpg" for k in keys]
     found = detect_files(det, files, root=data_root, progress=progress)
-    _write_json(out / "eval" / "predictions.json", {"settings": det.settings(), "images": found["images"],
+    write_json(out / "eval" / "predictions.json", {"settings": det.settings(), "images": found["images"],
                                                     "skipped": found["skipped"]})
     preds = {k: np.asarray(v["boxes"], float).reshape(-1, 5) for k, v in found["images"].items()}
     result = ev.evaluate_wider(preds, Path(data_root), images=keys)
@@ -163,7 +157,7 @@ def step_evaluate(data_root, out: Path, cfg: PipelineConfig, ctx, progress=True)
                                    progress=progress)
         summary["landmarks"] = {"nme": lm.nme, "nme_per_point": lm.nme_per_point.tolist(),
                                 "failure_rate": lm.failure_rate, "n_faces": int(len(lm.errors))}
-    _write_json(out / "eval" / "summary.json", summary)
+    write_json(out / "eval" / "summary.json", summary)
     return summary
 
 
@@ -185,7 +179,7 @@ def run_pipeline(data_root, out, cfg: PipelineConfig = None, ctx=None, until: st
         if any(old.get(k) != settings.get(k) for k in fixed):
             raise ValueError(f"{settings_path}: this run folder was made with other data settings "
                              f"({', '.join(f'{k}={old.get(k)}' for k in fixed)}); use a new --out or delete it")
-    _write_json(settings_path, settings)
+    write_json(settings_path, settings)
     if until is not None and until not in STEPS:
         raise ValueError(f"unknown step {until!r}; steps: {', '.join(STEPS)}")
     work = {
@@ -208,7 +202,7 @@ def run_pipeline(data_root, out, cfg: PipelineConfig = None, ctx=None, until: st
             t0 = time.time()
             summary = work[step]()
             records[step] = {"step": step, "seconds": round(time.time() - t0, 1), "summary": summary}
-            _write_json(path, records[step])
+            write_json(path, records[step])
             print(f"[pipeline] {step}: finished in {records[step]['seconds']:.0f} s")
         if step == until:
             break
@@ -260,7 +254,7 @@ def publish_cascade(out, dest) -> dict:
         "terms": DATA_TERMS,
         "licence_of_code": "MIT",
     }
-    _write_json(dest / "cascade.json", card)
+    write_json(dest / "cascade.json", card)
     return card
 
 

@@ -28,6 +28,8 @@ from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .files import json_default, write_json
+
 __all__ = [
     "LABEL_SIZE", "CLS_POS", "CLS_NEG", "CLS_PART", "CLS_LANDMARK", "TYPE_CLS", "TYPES",
     "make_labels", "label_types", "RecordWriter", "write_records", "read_records", "read_summary",
@@ -80,25 +82,6 @@ def label_types(labels) -> Dict[str, np.ndarray]:
 
 def _counts(labels) -> Dict[str, int]:
     return {t: int(len(v)) for t, v in label_types(labels).items()} if len(labels) else {t: 0 for t in TYPES}
-
-
-def _atomic_json(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, default=_json_default)
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple):
-        return list(o)
-    return str(o)
 
 
 class RecordWriter:
@@ -243,7 +226,7 @@ class RecordWriter:
                    "image_size": int(self._shape[0]) if self._shape else None,
                    "encoding": self.encoding, "label_size": LABEL_SIZE}
         summary.update(self.summary)
-        _atomic_json(f"{self.prefix}.json", summary)
+        write_json(f"{self.prefix}.json", summary)
         return False
 
 
@@ -389,7 +372,7 @@ def record_complete(prefix, expect: Optional[Mapping] = None) -> bool:
         summary = read_summary(prefix)
     except (OSError, ValueError):
         return False
-    expect = json.loads(json.dumps(dict(expect), default=_json_default))
+    expect = json.loads(json.dumps(dict(expect), default=json_default))
     return all(summary.get(k) == v for k, v in expect.items())
 
 
