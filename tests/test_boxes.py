@@ -79,6 +79,46 @@ def test_nms_empty_and_bad_mode():
         bx.nms(np.zeros((1, 5)), thresh=0.5, mode="iou")
 
 
+def _random_boxes(rs, n, fractional):
+    x1, y1 = rs.randint(-20, 200, n), rs.randint(-20, 200, n)
+    w, h = rs.randint(-3, 60, n), rs.randint(-3, 60, n)  # some empty (w = 0) and inverted boxes
+    b = np.stack([x1, y1, x1 + w, y1 + h, np.round(rs.rand(n), 1)], axis=1).astype(np.float64)  # many ties
+    if fractional:
+        b[:, :4] += rs.rand(n, 4) * 3
+    return b
+
+
+@pytest.mark.parametrize("mode", ["union", "min"])
+@pytest.mark.parametrize("thresh", [-0.1, 0.0, 0.3, 0.5, 0.7, 0.95])
+def test_nms_equals_the_textbook_loop(mode, thresh, monkeypatch):
+    # the fast NMS only measures pairs that can overlap; it must pick exactly what the loop picks,
+    # including ties, empty boxes, fractional coordinates and pairs split across chunks
+    monkeypatch.setattr(bx, "_PAIR_CHUNK", 64)
+    rs = np.random.RandomState(int(thresh * 100) + 10 + (mode == "min"))
+    for trial in range(150):
+        b = _random_boxes(rs, rs.randint(0, 250), fractional=trial % 2 == 1)
+        assert_array_equal(bx.nms(b, thresh=thresh, mode=mode), bx.nms_loop(b, thresh=thresh, mode=mode))
+
+
+def test_nms_equals_the_loop_on_a_dense_grid_of_pnet_windows():
+    # the detector's hardest case: thousands of same-size windows 2 px apart, scores with ties
+    ys, xs = np.mgrid[0:120:2, 0:160:2]
+    rs = np.random.RandomState(3)
+    b = np.stack([xs.ravel(), ys.ravel(), xs.ravel() + 11, ys.ravel() + 11,
+                  np.round(rs.rand(xs.size), 2)], axis=1).astype(np.float64)
+    for thresh in (0.5, 0.7):
+        keep = bx.nms(b, thresh=thresh)
+        assert_array_equal(keep, bx.nms_loop(b, thresh=thresh))
+        assert 0 < len(keep) < len(b)
+
+
+def test_nms_loop_and_nms_reject_the_same_bad_input():
+    with pytest.raises(ValueError, match="score"):
+        bx.nms(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="union"):
+        bx.nms_loop(np.zeros((1, 5)), mode="iou")
+
+
 def test_square_grows_short_side_around_centre():
     # 10 wide x 20 high at x 0..9: side 20, x1 = 0 + 5 - 10 = -5, x2 = -5 + 19 = 14
     assert_allclose(bx.square([[0, 0, 9, 19, 0.7]]), [[-5, 0, 14, 19, 0.7]])
