@@ -7,9 +7,11 @@ NMS 0.5 (union) per scale and 0.7 (union) over all scales; calibration with ``+ 
 squaring and rounding between stages; crops padded with zeros where they leave the image and
 resized with ``cv2.resize`` as the original does; ONet landmarks relative to the squared window; a final NMS 0.7 over the smaller area.
 
-Speed comes from batching, not from changing the arithmetic: each stage's crops run through the net
-as one batch per context, the nets are hybridised, all pyramid scales are launched before any is
-read back, and PReLU is written with ReLU ops (see :class:`mtcnn_gluon.models.PReLU`).
+Speed comes from batching and from how the nets are laid out, not from changing the arithmetic:
+each stage's crops run through the net as one batch per context, all pyramid scales are launched
+before any is read back, the nets run in their inference form (:mod:`mtcnn_gluon.fused`: channels
+padded for oneDNN, PReLU from oneDNN ops), and NMS looks only at pairs of boxes that can overlap
+(:func:`mtcnn_gluon.boxes.nms`).
 """
 from __future__ import annotations
 
@@ -22,14 +24,13 @@ import mxnet as mx
 import numpy as np
 
 from . import boxes as bx
+from .fused import fuse as fuse_net
 from .images import to_bgr
 from .models import INPUT_SIZE, get_net, load_reference_weights, load_weights
 
 __all__ = ["DetectorConfig", "MTCNNDetector", "crop_and_resize", "pyramid_scales", "normalize"]
 
 PNET_STRIDE = 2
-# PReLU per net for inference, the fastest in benchmarks/prelu.py (same numbers whichever is used)
-INFERENCE_PRELU = {"pnet": "mxnet", "rnet": "conv", "onet": "mxnet"}
 PNET_CELL = 12
 
 
@@ -147,9 +148,14 @@ class MTCNNDetector:
     Parameters
     ----------
     pnet, rnet, onet : HybridBlock
-        Nets with loaded weights (see :meth:`from_weights`).
+        Nets with loaded weights (see :meth:`from_weights`); ``None`` for a stage not needed.
     ctx : mx.Context or list of mx.Context
         Where to run; PNet scales and RNet/ONet batches are spread over the list.
+    fuse : bool
+        Run copies of the nets in their inference form (:func:`mtcnn_gluon.fused.fuse`; same
+        numbers, 2–3x faster on CPU), made here: train a net further and build a new detector to
+        see the change. ``False`` runs the given nets as they are (any callable returning
+        logits, box offsets and landmarks).
     **config
         Fields of :class:`DetectorConfig` (``min_face``, ``thresholds``, ``factor``, ...).
 
@@ -157,13 +163,19 @@ class MTCNNDetector:
     hard example mining uses.
     """
 
-    def __init__(self, pnet, rnet, onet, ctx=None, **config):
+    def __init__(self, pnet, rnet, onet, ctx=None, fuse: bool = True, **config):
         self.config = DetectorConfig(**config)
         self.ctx = _as_ctx_list(ctx)
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
-        for net in (pnet, rnet, onet):
-            if net is not None:
+        self._run = {}  # what each stage calls
+        for name, net in zip(("pnet", "rnet", "onet"), (pnet, rnet, onet)):
+            if net is None:
+                continue
+            if fuse:
+                self._run[name] = fuse_net(net, ctx=self.ctx)
+            else:
                 net.hybridize()
+                self._run[name] = net
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -182,7 +194,7 @@ class MTCNNDetector:
             if name not in stages:
                 nets[name] = None
                 continue
-            net = get_net(name, ctx=ctxs, prelu=INFERENCE_PRELU[name])
+            net = get_net(name, ctx=ctxs)
             if reference:
                 load_reference_weights(net, folder)
             else:
@@ -198,6 +210,11 @@ class MTCNNDetector:
         return d
 
     # ---------------------------------------------------------------- running nets
+    def _net(self, name: str):
+        if name not in self._run:
+            raise ValueError(f"this detector has no {name}: build it with {name!r} in stages")
+        return self._run[name]
+
     def _forward(self, net, batch: np.ndarray, chunk: int):
         """Run ``net`` on an NCHW float batch split over contexts; returns NumPy (prob, box, landmark)."""
         probs, regs, lmks = [], [], []
@@ -218,7 +235,7 @@ class MTCNNDetector:
         h, w = img.shape[:2]
         hs, ws = int(math.ceil(h * scale)), int(math.ceil(w * scale))
         resized = cv2.resize(img, (ws, hs), interpolation=cv2.INTER_LINEAR)
-        return self.pnet(mx.nd.array(normalize(resized[None]), ctx=c))
+        return self._net("pnet")(mx.nd.array(normalize(resized[None]), ctx=c))
 
     def run_pnet(self, img: np.ndarray) -> np.ndarray:
         """Stage 1: candidate windows from the pyramid.
@@ -285,7 +302,7 @@ class MTCNNDetector:
             return np.zeros((0, 5), np.float32)
         windows = np.asarray(windows, np.float64)[: cfg.max_candidates, :4]
         crops = crop_and_resize(img, windows, INPUT_SIZE["rnet"], round_uint8=True)
-        prob, reg, _ = self._forward(self.rnet, normalize(crops), cfg.rnet_batch)
+        prob, reg, _ = self._forward(self._net("rnet"), normalize(crops), cfg.rnet_batch)
         keep = prob[:, 1] > cfg.thresholds[1]
         boxes = np.concatenate([windows[keep], prob[keep, 1:2].astype(np.float64)], axis=1)
         reg = reg[keep]
@@ -311,7 +328,7 @@ class MTCNNDetector:
             return _empty()
         windows = np.asarray(windows, np.float64)[: cfg.max_candidates, :4]
         crops = crop_and_resize(img, windows, INPUT_SIZE["onet"])
-        prob, reg, lmk = self._forward(self.onet, normalize(crops), cfg.onet_batch)
+        prob, reg, lmk = self._forward(self._net("onet"), normalize(crops), cfg.onet_batch)
         keep = prob[:, 1] > cfg.thresholds[2]
         boxes = np.concatenate([windows[keep], prob[keep, 1:2].astype(np.float64)], axis=1)
         if len(boxes) == 0:
@@ -400,7 +417,7 @@ def predict_landmarks(detector: MTCNNDetector, images, boxes) -> np.ndarray:
                             for i, img in enumerate(images)]) if len(boxes) else np.zeros((0, 48, 48, 3))
     if len(boxes) == 0:
         return np.zeros((0, 5, 2), np.float32)
-    _, _, lmk = detector._forward(detector.onet, normalize(crops), detector.config.onet_batch)
+    _, _, lmk = detector._forward(detector._net("onet"), normalize(crops), detector.config.onet_batch)
     w = windows[:, 2] - windows[:, 0] + 1
     h = windows[:, 3] - windows[:, 1] + 1
     pts = lmk.reshape(-1, 5, 2).astype(np.float64)

@@ -28,7 +28,7 @@ INPUT_SIZE = {"pnet": 12, "rnet": 24, "onet": 48}
 REFERENCE_PREFIX = {"pnet": "det1", "rnet": "det2", "onet": "det3"}
 # How PReLU is computed in nets built from now on (see PReLU): 'conv', 'relu' or 'mxnet'.
 # Same numbers either way; benchmarks/prelu.py measures them side by side.
-PRELU_IMPL = "conv"
+PRELU_IMPL = "dw"
 
 
 class WeightsError(ValueError):
@@ -39,12 +39,15 @@ class PReLU(nn.HybridBlock):
     """Parametric ReLU, ``max(x, 0) + alpha * min(x, 0)`` with one slope per channel.
 
     MXNet 1.9's own op (``LeakyReLU(act_type='prelu')``) has no oneDNN kernel: it dominates a
-    training step and slows the pooling next to it. The default here, ``impl='conv'``, writes it as
-    ``relu(x) - dwconv1x1(relu(-x), alpha)``: the per-channel multiply becomes a depthwise 1 × 1
-    convolution, which oneDNN runs fast forwards and backwards (measured on 2 cores, one training
-    step: ONet 759 ms vs 2,200 ms with MXNet's op, RNet 203 vs 611, PNet 21 vs 39; inference within
-    noise of each other; same numbers to float precision). ``'relu'`` is the same with a broadcast
-    multiply, ``'mxnet'`` MXNet's op; after a dense layer (2-D input) ``'conv'`` uses MXNet's op.
+    training step and pushes the activations out of oneDNN's blocked layout, which slows the
+    pooling next to it. The default here, ``impl='dw'``, writes it with oneDNN ops only,
+    ``relu(x) + dwconv1x1(relu(dwconv1x1(x, -1)), -alpha)`` (``Activation``, depthwise 1 × 1
+    ``Convolution``, ``elemwise_add``), forwards and backwards. ``benchmarks/prelu.py`` measures
+    the forms side by side; one training step of 384 samples on 2 cores: ONet 358 ms ('dw') vs
+    637 ('conv') vs 1,374 (MXNet's op), RNet 79 vs 103 vs 236. ``'conv'`` is
+    ``relu(x) - dwconv1x1(relu(-x), alpha)`` (its ``-x`` and ``-`` are not oneDNN ops),
+    ``'relu'`` the same with a broadcast multiply, ``'mxnet'`` MXNet's op. All give the same numbers
+    to float precision; after a dense layer (2-D input) ``'dw'`` and ``'conv'`` use MXNet's op.
 
     Parameters
     ----------
@@ -52,7 +55,7 @@ class PReLU(nn.HybridBlock):
         Number of channels (axis 1); one slope per channel, initialised to 0.25 as in Caffe.
     ndim : int
         Rank of the input: 4 after a convolution, 2 after a dense layer.
-    impl : {'conv', 'relu', 'mxnet'}, optional
+    impl : {'dw', 'conv', 'relu', 'mxnet'}, optional
         Default :data:`PRELU_IMPL`.
     """
 
@@ -61,9 +64,9 @@ class PReLU(nn.HybridBlock):
         self._channels = channels
         self._shape = (1, channels) + (1,) * (ndim - 2)
         self._impl = impl or PRELU_IMPL
-        if self._impl not in ("conv", "relu", "mxnet"):
-            raise ValueError(f"PReLU impl must be 'conv', 'relu' or 'mxnet', got {self._impl!r}")
-        if self._impl == "conv" and ndim != 4:
+        if self._impl not in ("conv", "relu", "mxnet", "dw"):
+            raise ValueError(f"PReLU impl must be 'conv', 'relu', 'dw' or 'mxnet', got {self._impl!r}")
+        if self._impl in ("conv", "dw") and ndim != 4:
             self._impl = "mxnet"
         with self.name_scope():
             self.alpha = self.params.get("alpha", shape=(channels,), init=mx.init.Constant(0.25))
@@ -71,6 +74,11 @@ class PReLU(nn.HybridBlock):
     def hybrid_forward(self, F, x, alpha):  # noqa: N802 (Gluon's signature)
         if self._impl == "mxnet":
             return F.LeakyReLU(x, gamma=alpha, act_type="prelu")
+        if self._impl == "dw":
+            weight = F.reshape(alpha, shape=(-1, 1, 1, 1))
+            conv = dict(kernel=(1, 1), num_filter=self._channels, num_group=self._channels, no_bias=True)
+            neg = F.Activation(F.Convolution(x, F.ones_like(weight) * -1, **conv), act_type="relu")
+            return F.Activation(x, act_type="relu") + F.Convolution(neg, -weight, **conv)
         if self._impl == "conv":
             weight = F.reshape(alpha, shape=(-1, 1, 1, 1))
             return F.relu(x) - F.Convolution(F.relu(-x), weight, kernel=(1, 1), num_filter=self._channels,
@@ -106,6 +114,7 @@ class PNet(_MTCNNNet):
     """Proposal net: 12 × 12 receptive field, conv 10-16-32, fully convolutional."""
 
     name_short = "pnet"
+    heads = ("conv4_1", "conv4_2", "conv4_3")  # class logits, box offsets, landmarks
 
     def __init__(self, prelu: str | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -131,6 +140,7 @@ class RNet(_MTCNNNet):
     """Refine net: 24 × 24 input, conv 28-48-64, dense 128."""
 
     name_short = "rnet"
+    heads = ("conv5_1", "conv5_2", "conv5_3")
 
     def __init__(self, prelu: str | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -159,6 +169,7 @@ class ONet(_MTCNNNet):
     """Output net: 48 × 48 input, conv 32-64-64-128, dense 256."""
 
     name_short = "onet"
+    heads = ("conv6_1", "conv6_2", "conv6_3")
 
     def __init__(self, prelu: str | None = None, **kwargs):
         super().__init__(**kwargs)

@@ -120,3 +120,27 @@ def test_max_candidates_bounds_the_work(data_root, reference_detector):
     capped = MTCNNDetector(reference_detector.pnet, reference_detector.rnet, reference_detector.onet,
                            max_candidates=5)
     assert len(capped.run_pnet(img)) == 5
+
+
+def test_inference_form_finds_the_same_faces_as_the_nets_as_trained(data_root, reference_detector):
+    # the fused nets (channel padding, PReLU from oneDNN ops) change float rounding only
+    plain = MTCNNDetector(reference_detector.pnet, reference_detector.rnet, reference_detector.onet, fuse=False)
+    paths = sorted((data_root / "WIDER_FACE" / "WIDER_val" / "images").glob("*/*.jpg"))[:4]
+    paths.append(data_root / "photos" / "pangyupo_test2.jpg")
+    for path in paths:
+        img = read_image(path)
+        # the same integer windows (their order may differ where scores tie at float precision)
+        fused_w, plain_w = reference_detector.run_pnet(img), plain.run_pnet(img)
+        assert_array_equal(np.unique(fused_w[:, :4], axis=0), np.unique(plain_w[:, :4], axis=0))
+        (b1, p1), (b2, p2) = reference_detector.detect(img), plain.detect(img)
+        assert b1.shape == b2.shape
+        assert_allclose(b1, b2, atol=1e-3)
+        assert_allclose(p1, p2, atol=1e-3)
+
+
+def test_detector_without_a_stage_says_so(data_root):
+    pnet_only = MTCNNDetector.from_weights("reference", data_root=data_root, stages=("pnet",))
+    img = read_image(data_root / "photos" / "pangyupo_test2.jpg")
+    assert len(pnet_only.run_pnet(img)) > 0
+    with pytest.raises(ValueError, match="rnet"):
+        pnet_only.detect(img)

@@ -30,7 +30,7 @@ def test_parameter_counts_match_the_paper_layers(name, n_params):
     assert sum(int(np.prod(p.shape)) for p in net.collect_params().values()) == n_params
 
 
-@pytest.mark.parametrize("impl", ["conv", "relu", "mxnet"])
+@pytest.mark.parametrize("impl", ["dw", "conv", "relu", "mxnet"])
 @pytest.mark.parametrize("shape", [(2, 4, 5, 5), (3, 4)])
 def test_prelu_equals_the_definition_forwards_and_backwards(impl, shape):
     x = mx.nd.array(np.random.RandomState(0).randn(*shape))
