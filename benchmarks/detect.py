@@ -1,51 +1,59 @@
 """Detector speed: median ms per image of ``detect()``, ours vs a reference-style baseline, same run.
 
-The baseline runs the reference weights the way the reference MXNet detector does — its symbols with
-MXNet's own ``LeakyReLU(act_type='prelu')``, an executor bound for every new input shape — inside the
-same pre- and post-processing as ours, so the ratio isolates how the nets are run. Both must give the
-same boxes. Usage::
+Three detectors with the reference weights, timed in turns on the same images:
+
+* **reference-style**: the nets run the way the reference MXNet detector runs them — its symbols
+  with MXNet's own ``LeakyReLU(act_type='prelu')``, an executor bound for every new input shape —
+  and NMS as the textbook loop (:func:`mtcnn_gluon.boxes.nms_loop`), inside our batched pre- and
+  post-processing (so this baseline is already faster than the reference's own code, which also
+  loops over boxes in Python: about 0.8 s per image on these cores);
+* **ours, nets as trained**: our Gluon nets hybridised as they are (``fuse=False``), fast NMS;
+* **ours**: the default — nets in their inference form (:mod:`mtcnn_gluon.fused`), fast NMS.
+
+All three must give the same boxes. Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/detect.py [--images 20] [--repeat 3]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
 import time
+import warnings
 
 import cv2
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
+from mtcnn_gluon import boxes as bx
 from mtcnn_gluon.detector import MTCNNDetector
 
 
 class ReferenceStyleNet:
     """A reference net run the way the reference detector runs it: its symbol (MXNet's own
-    ``LeakyReLU(act_type='prelu')``), an executor bound for each input shape it is called with
-    (``FeedForward.predict`` rebinds whenever the shape changes, i.e. every pyramid scale and every
-    batch of crops), and the same outputs interface as our nets (logits, box, landmarks)."""
+    ``LeakyReLU(act_type='prelu')``) in ``mx.model.FeedForward``, whose ``predict`` the reference
+    calls — batches of 128 (the last one padded), an executor rebound whenever the input shape
+    changes (every pyramid scale) — behind the same outputs interface as our nets (logits, box,
+    landmarks)."""
 
     def __init__(self, folder, prefix, outputs):
-        sym = mx.sym.load(os.path.join(folder, f"{prefix}-symbol.json"))
+        sym, args, aux = mx.model.load_checkpoint(os.path.join(folder, prefix), 1)
         internals = sym.get_internals()
-        self.sym = mx.sym.Group([internals[o + "_output"] for o in outputs])
-        self.params = {k.split(":", 1)[-1]: v for k, v in mx.nd.load(os.path.join(folder, f"{prefix}-0001.params")).items()}
+        group = mx.sym.Group([internals[o + "_output"] for o in outputs])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.model = mx.model.FeedForward(group, ctx=mx.cpu(), arg_params=args, aux_params=aux)
         self.n_out = len(outputs)
 
     def hybridize(self, *args, **kwargs):
         pass
 
     def __call__(self, x):
-        exe = self.sym.simple_bind(mx.cpu(), data=x.shape, grad_req="null")
-        for k, v in self.params.items():
-            if k in exe.arg_dict:
-                exe.arg_dict[k][:] = v
-        exe.arg_dict["data"][:] = x
-        outs = exe.forward()
-        lmk = outs[0] if self.n_out == 3 else mx.nd.zeros_like(outs[-2])
+        outs = [mx.nd.array(o) for o in self.model.predict(x.asnumpy())]
+        lmk = outs[0] if self.n_out == 3 else mx.nd.zeros((x.shape[0], 10))
         return outs[-1], outs[-2], lmk
 
 
@@ -54,21 +62,38 @@ def reference_style_detector(folder):
     nets = [ReferenceStyleNet(folder, "det1", ["conv4_2", "conv4_1"]),
             ReferenceStyleNet(folder, "det2", ["conv5_2", "conv5_1"]),
             ReferenceStyleNet(folder, "det3", ["conv6_3", "conv6_2", "conv6_1"])]
-    return MTCNNDetector(*nets)
+    return MTCNNDetector(*nets, fuse=False)
+
+
+@contextlib.contextmanager
+def loop_nms():
+    """Make the detector use the textbook NMS loop (as the reference does) while inside."""
+    fast = bx.nms
+    bx.nms = bx.nms_loop
+    try:
+        yield
+    finally:
+        bx.nms = fast
+
+
+def detect(det, img, textbook_nms=False):
+    with loop_nms() if textbook_nms else contextlib.nullcontext():
+        return det.detect(img)
 
 
 def median_ms(dets, images, repeat):
-    """Median ms per image for each detector, timed in turns (a, b, a, b, ...) so load hits both alike."""
-    times = [[] for _ in dets]
+    """Median ms per image for each ``(detector, textbook_nms)``, timed in turns (a, b, c, a, b, c, ...)
+    so load hits all alike: ``(first, again)`` — the first call on each image (new input shapes: binding,
+    oneDNN kernels made for them) and the repeated calls."""
+    first = [[] for _ in dets]
+    again = [[] for _ in dets]
     for img in images:
-        for det in dets:
-            det.detect(img)  # first call binds this image's shapes
-        for _ in range(repeat):
-            for k, det in enumerate(dets):
+        for rep in range(repeat + 1):
+            for k, (det, loop) in enumerate(dets):
                 t = time.perf_counter()
-                det.detect(img)
-                times[k].append(time.perf_counter() - t)
-    return [1000 * float(np.median(t)) for t in times]
+                detect(det, img, loop)
+                (again if rep else first)[k].append(time.perf_counter() - t)
+    return [(1000 * float(np.median(f)), 1000 * float(np.median(a))) for f, a in zip(first, again)]
 
 
 def main():
@@ -84,23 +109,26 @@ def main():
     wider = [cv2.imread(f) for f in files]
     photo = cv2.resize(cv2.imread(os.path.join(args.data_root, "photos/pangyupo_test2.jpg")), (640, 480))
     ours = MTCNNDetector.from_weights("reference", data_root=args.data_root)
+    unfused = MTCNNDetector(ours.pnet, ours.rnet, ours.onet, fuse=False)
     base = reference_style_detector(os.path.join(args.data_root, "reference_mtcnn"))
+    dets = [(base, True), (unfused, False), (ours, False)]
     # same boxes
     for img in wider[:5]:
-        a, _ = ours.detect(img)
-        b, _ = base.detect(img)
-        assert a.shape == b.shape and np.allclose(a, b, atol=1e-2), "baseline and ours disagree"
+        found = [detect(det, img, loop)[0] for det, loop in dets]
+        for other in found[1:]:
+            assert other.shape == found[0].shape and np.allclose(other, found[0], atol=1e-2), "detectors disagree"
     rows = []
     for label, imgs in ((f"WIDER val, 1024 px wide ({len(wider)} images)", wider), ("640x480 photo", [photo])):
         rep = args.repeat if len(imgs) > 1 else 10 * args.repeat
-        b, o = median_ms([base, ours], imgs, rep)
-        rows.append((label, b, o))
+        rows.append((label, *median_ms(dets, imgs, rep)))
     threads = os.environ.get("OMP_NUM_THREADS")
-    print(f"| input | reference-style (symbol per shape, MXNet PReLU), ms | ours, ms | speed-up |"
-          f"  (OMP_NUM_THREADS={threads})")
-    print("|---|---|---|---|")
-    for label, b, o in rows:
-        print(f"| {label} | {b:.0f} | {o:.0f} | {b / o:.2f}x |")
+    print(f"(OMP_NUM_THREADS={threads}; each cell: first call on the image / repeated calls)")
+    print("| input | reference-style nets + NMS loop, ms | ours, nets as trained, ms | ours, ms | "
+          "speed-up vs reference-style |")
+    print("|---|---|---|---|---|")
+    for label, b, u, o in rows:
+        cells = " | ".join(f"{f:.0f} / {a:.0f}" for f, a in (b, u, o))
+        print(f"| {label} | {cells} | {b[0] / o[0]:.2f}x / {b[1] / o[1]:.2f}x |")
 
 
 if __name__ == "__main__":

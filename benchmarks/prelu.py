@@ -1,6 +1,8 @@
-"""PReLU three ways, side by side: MXNet's op, ReLU ops with a broadcast multiply, ReLU ops with a
-depthwise 1x1 convolution (the default). One inference forward and one training step (forward,
-backward, update) per net, timed in turns so machine load hits all three alike; median ms.
+"""PReLU four ways, side by side: MXNet's op, ReLU ops with a broadcast multiply, ReLU ops with a
+depthwise 1x1 convolution (``conv``), and oneDNN ops only (``dw``, the default). One inference forward
+and one training step (forward, backward, update) per net, timed in turns so machine load hits all
+alike; median ms. Inference also times the detector's inference form of the net
+(:func:`mtcnn_gluon.fused.fuse`: ``dw`` PReLU, channels padded to a multiple of 8, oneDNN fusion).
 
     python benchmarks/prelu.py [--repeat 5]
 """
@@ -14,10 +16,11 @@ import numpy as np
 from mxnet import autograd, gluon
 
 import mtcnn_gluon.models as models
+from mtcnn_gluon.fused import fuse
 
 INFER = {"pnet": (1, 3, 430, 614), "rnet": (1024, 3, 24, 24), "onet": (256, 3, 48, 48)}
 TRAIN = {"pnet": (384, 3, 12, 12), "rnet": (384, 3, 24, 24), "onet": (384, 3, 48, 48)}
-IMPLS = ("mxnet", "relu", "conv")
+IMPLS = ("mxnet", "relu", "conv", "dw")
 
 
 def build(name, impl):
@@ -33,19 +36,24 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     default = models.PRELU_IMPL
-    print("| net | pass | " + " | ".join(f"{i}, ms" for i in IMPLS) + " | conv vs mxnet |")
-    print("|---|---|" + "---|" * (len(IMPLS) + 1))
+    print("| net | pass | " + " | ".join(f"{i}, ms" for i in IMPLS) + " | inference form, ms | dw vs mxnet |")
+    print("|---|---|" + "---|" * (len(IMPLS) + 2))
     for name in ("pnet", "rnet", "onet"):
         nets = {impl: build(name, impl) for impl in IMPLS}
+        fused = fuse(nets["mxnet"][0])
         x = mx.nd.random.uniform(-1, 1, shape=INFER[name])
         xt = mx.nd.random.uniform(-1, 1, shape=TRAIN[name])
         ref = nets["mxnet"][0](x)[1].asnumpy()
         for impl, (net, _) in nets.items():
             assert np.allclose(net(x)[1].asnumpy(), ref, atol=1e-5), f"{impl} differs from MXNet's PReLU"
+        assert np.allclose(fused(x)[1].asnumpy(), ref, atol=1e-5), "the inference form differs"
         for what in ("inference", "training step"):
-            times = {impl: [] for impl in IMPLS}
+            runs = dict(nets)
+            if what == "inference":
+                runs["fused"] = (fused, None)
+            times = {impl: [] for impl in runs}
             for rep in range(args.repeat + 1):
-                for impl, (net, trainer) in nets.items():
+                for impl, (net, trainer) in runs.items():
                     t = time.perf_counter()
                     if what == "inference":
                         for out in net(x):
@@ -62,8 +70,9 @@ def main():
             med = {impl: float(np.median(v)) for impl, v in times.items()}
             batch = (INFER if what == "inference" else TRAIN)[name]
             label = f"{what} {batch[0]}x{batch[2]}x{batch[3]}"
-            print(f"| {name} | {label} | " + " | ".join(f"{med[i]:.0f}" for i in IMPLS)
-                  + f" | {med['mxnet'] / med['conv']:.2f}x |")
+            form = f"{med['fused']:.0f}" if "fused" in med else ""
+            print(f"| {name} | {label} | " + " | ".join(f"{med[i]:,.0f}" for i in IMPLS)
+                  + f" | {form} | {med['mxnet'] / med['dw']:.2f}x |")
     models.PRELU_IMPL = default
 
 
