@@ -26,7 +26,6 @@ import warnings
 import cv2
 import mxnet as mx
 import numpy as np
-from mxnet import gluon
 
 from mtcnn_gluon import boxes as bx
 from mtcnn_gluon.detector import MTCNNDetector
