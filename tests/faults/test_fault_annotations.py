@@ -33,10 +33,15 @@ from .conftest import make_dataset, wider_list
 Z6 = "0 0 0 0 0 0"
 
 
-def _wider(tmp_path, text):
-    p = tmp_path / "wider_face_train_bbx_gt.txt"
+def _list_file(tmp_path, name, text):
+    """An annotation list written byte for byte (CRLF and trailing spaces kept)."""
+    p = tmp_path / name
     p.write_bytes(text.encode("utf-8"))
     return p
+
+
+def _wider(tmp_path, text):
+    return _list_file(tmp_path, "wider_face_train_bbx_gt.txt", text)
 
 
 def test_wider_crlf_and_trailing_spaces_parse_as_clean(tmp_path):
@@ -114,9 +119,7 @@ FP = "lfw_5590\\a.jpg 10 50 10 50 20 20 40 20 30 30 22 40 38 40"
 
 
 def _fp(tmp_path, text):
-    p = tmp_path / "trainImageList.txt"
-    p.write_bytes(text.encode("utf-8"))
-    return p
+    return _list_file(tmp_path, "trainImageList.txt", text)
 
 
 def test_facepoint_crlf_trailing_spaces_and_duplicates(tmp_path):
