@@ -29,13 +29,15 @@ test: $(STAMP)
 
 # The whole course: every notebook through papermill into $(RUN_DIR) (toy data unless DATA_ROOT is set).
 run: $(STAMP)
-	$(BIN)/python -m mtcnn_gluon.course run --run-dir $(RUN_DIR) --preset $(PRESET) \
+	$(BIN)/python -m mtcnn_gluon course run --run-dir $(RUN_DIR) --preset $(PRESET) \
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(GPUS),--gpus $(GPUS))
 
 # GPU variant (CUDA 11 wheels from PyPI); run on a machine with an NVIDIA GPU.
 gpu-check: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-gpu.txt
-	LD_LIBRARY_PATH="$$($(BIN)/python -m mtcnn_gluon.gpu libpath):$$LD_LIBRARY_PATH" $(BIN)/python -m mtcnn_gluon.gpu check
+	# mxnet-cu117 does not bundle CUDA: point the loader at the nvidia-*-cu11 wheels' lib/ folders
+	LD_LIBRARY_PATH="$$(ls -d $(VENV)/lib/python*/site-packages/nvidia/*/lib | paste -sd:):$$LD_LIBRARY_PATH" \
+		$(BIN)/python -m mtcnn_gluon gpu check
 
 clean-venv:
 	rm -rf $(VENV)

@@ -26,9 +26,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from mtcnn_gluon.config import SamplingConfig  # noqa: E402
-from mtcnn_gluon.datasets import load_wider  # noqa: E402
-from mtcnn_gluon.records import write_records  # noqa: E402
-from mtcnn_gluon.sampling import generate_pnet_samples  # noqa: E402
+from mtcnn_gluon.data.wider import load_wider  # noqa: E402
+from mtcnn_gluon.data.records import write_records  # noqa: E402
+from mtcnn_gluon.data.sampling import generate_pnet_samples  # noqa: E402
 
 
 def _iou_one(box, boxes):
@@ -163,7 +163,7 @@ def run_speed(data_root, n_images, workers_list, seed=0, repeat=3):
 
 
 def run_counts(data_root, workers, seed=0):
-    from mtcnn_gluon.data_cli import build_landmark_records, build_pnet_records
+    from mtcnn_gluon.data.build import build_landmark_records, build_pnet_records
     tmp = tempfile.mkdtemp(prefix="datagen_counts_")
     try:
         t = time.perf_counter()

@@ -4,11 +4,11 @@ Three detectors with the reference weights, timed in turns on the same images:
 
 * **reference-style**: the nets run the way the reference MXNet detector runs them — its symbols
   with MXNet's own ``LeakyReLU(act_type='prelu')``, an executor bound for every new input shape —
-  and NMS as the textbook loop (:func:`mtcnn_gluon.boxes.nms_loop`), inside our batched pre- and
+  and NMS as the textbook loop (:func:`mtcnn_gluon.utils.boxes.nms_loop`), inside our batched pre- and
   post-processing (so this baseline is already faster than the reference's own code, which also
   loops over boxes in Python: about 0.8 s per image on these cores);
 * **ours, nets as trained**: our Gluon nets hybridised as they are (``fuse=False``), fast NMS;
-* **ours**: the default — nets in their inference form (:mod:`mtcnn_gluon.fused`), fast NMS.
+* **ours**: the default — nets in their inference form (:mod:`mtcnn_gluon.model.fused`), fast NMS.
 
 All three must give the same boxes. Usage::
 
@@ -17,7 +17,7 @@ All three must give the same boxes. Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
+import copy
 import glob
 import os
 import time
@@ -27,7 +27,7 @@ import cv2
 import mxnet as mx
 import numpy as np
 
-from mtcnn_gluon import boxes as bx
+from mtcnn_gluon.utils import boxes as bx
 from mtcnn_gluon.detector import MTCNNDetector
 
 
@@ -64,20 +64,15 @@ def reference_style_detector(folder):
     return MTCNNDetector(*nets, fuse=False)
 
 
-@contextlib.contextmanager
-def loop_nms():
-    """Make the detector use the textbook NMS loop (as the reference does) while inside."""
-    fast = bx.nms
-    bx.nms = bx.nms_loop
-    try:
-        yield
-    finally:
-        bx.nms = fast
+def with_nms(det, nms):
+    """The same detector (same nets, same settings) running ``nms``; ``det`` is unchanged."""
+    other = copy.copy(det)
+    other.nms = nms
+    return other
 
 
 def detect(det, img, textbook_nms=False):
-    with loop_nms() if textbook_nms else contextlib.nullcontext():
-        return det.detect(img)
+    return (with_nms(det, bx.nms_loop) if textbook_nms else det).detect(img)
 
 
 def median_ms(dets, images, repeat):

@@ -2,7 +2,7 @@
 depthwise 1x1 convolution (``conv``), and oneDNN ops only (``dw``, the default). One inference forward
 and one training step (forward, backward, update) per net, timed in turns so machine load hits all
 alike; median ms. Inference also times the detector's inference form of the net
-(:func:`mtcnn_gluon.fused.fuse`: ``dw`` PReLU, channels padded to a multiple of 8, oneDNN fusion).
+(:func:`mtcnn_gluon.model.fused.fuse`: ``dw`` PReLU, channels padded to a multiple of 8, oneDNN fusion).
 
     python benchmarks/prelu.py [--repeat 5]
 """
@@ -15,8 +15,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-import mtcnn_gluon.models as models
-from mtcnn_gluon.fused import fuse
+from mtcnn_gluon.model.nets import get_net
+from mtcnn_gluon.model.fused import fuse
 
 INFER = {"pnet": (1, 3, 430, 614), "rnet": (1024, 3, 24, 24), "onet": (256, 3, 48, 48)}
 TRAIN = {"pnet": (384, 3, 12, 12), "rnet": (384, 3, 24, 24), "onet": (384, 3, 48, 48)}
@@ -24,9 +24,8 @@ IMPLS = ("mxnet", "relu", "conv", "dw")
 
 
 def build(name, impl):
-    models.PRELU_IMPL = impl
     mx.random.seed(0)
-    net = models.get_net(name)
+    net = get_net(name, prelu=impl)
     net.hybridize(static_alloc=True, static_shape=True)
     return net, gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.0})
 
@@ -35,7 +34,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    default = models.PRELU_IMPL
     print("| net | pass | " + " | ".join(f"{i}, ms" for i in IMPLS) + " | inference form, ms | dw vs mxnet |")
     print("|---|---|" + "---|" * (len(IMPLS) + 2))
     for name in ("pnet", "rnet", "onet"):
@@ -73,7 +71,6 @@ def main():
             form = f"{med['fused']:.0f}" if "fused" in med else ""
             print(f"| {name} | {label} | " + " | ".join(f"{med[i]:,.0f}" for i in IMPLS)
                   + f" | {form} | {med['mxnet'] / med['dw']:.2f}x |")
-    models.PRELU_IMPL = default
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
-from mtcnn_gluon.datasets.wider import load_wider
+from mtcnn_gluon.data.wider import load_wider
 from mtcnn_gluon.detector import MTCNNDetector
-from mtcnn_gluon.mining import _covered
-from mtcnn_gluon.sampling import try_read_image
+from mtcnn_gluon.mining import covered_faces
+from mtcnn_gluon.utils.images import try_read_image
 
 MIN_FACE = 20
 IOU = 0.5
@@ -38,7 +38,7 @@ def stage_recall(det, wider, items):
         after_r = det.run_rnet(img, after_p)
         after_o, _ = det.run_onet(img, after_r)
         for k, found in enumerate((after_p, after_r, after_o)):
-            covered[k].append(_covered(found, gt, IOU))
+            covered[k].append(covered_faces(found, gt, IOU))
             windows[k] += len(found)
         n += 1
     return [float(np.concatenate(c).mean()) for c in covered], windows / max(n, 1)

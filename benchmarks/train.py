@@ -24,10 +24,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from mtcnn_gluon.losses import MTCNNLoss  # noqa: E402
-from mtcnn_gluon.models import INPUT_SIZE, get_net  # noqa: E402
-from mtcnn_gluon.records import make_labels, write_records, write_typed_records  # noqa: E402
-from mtcnn_gluon.train import TrainConfig, fit  # noqa: E402
+from mtcnn_gluon.model.losses import MTCNNLoss  # noqa: E402
+from mtcnn_gluon.config import INPUT_SIZE  # noqa: E402
+from mtcnn_gluon.model.nets import get_net  # noqa: E402
+from mtcnn_gluon.data.records import write_records, write_typed_records  # noqa: E402
+from mtcnn_gluon.utils.labels import make_labels  # noqa: E402
+from mtcnn_gluon.config import TrainConfig  # noqa: E402
+from mtcnn_gluon.train import fit  # noqa: E402
 
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")
 SECTION = "## Training speed"

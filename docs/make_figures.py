@@ -10,7 +10,7 @@ import os
 import cv2
 import numpy as np
 
-from mtcnn_gluon.course import packaged_photos
+from mtcnn_gluon.data.toy import packaged_photos
 from mtcnn_gluon.detector import MTCNNDetector
 from mtcnn_gluon.viz import draw_detections
 

@@ -1,10 +1,10 @@
 """The course: small helpers the notebooks call, and ``run`` that executes every notebook in order.
 
-``python -m mtcnn_gluon.course run --run-dir runs/NAME [--data-root ROOT] [--preset smoke|full] [--gpus 0,1]``
+``python -m mtcnn_gluon course run --run-dir runs/NAME [--data-root ROOT] [--preset smoke|full] [--gpus 0,1]``
 executes ``notebooks/00_*.ipynb`` ... ``10_*.ipynb`` through papermill into the run folder. Each notebook
 reads what the earlier ones wrote there (layout: :mod:`mtcnn_gluon.pipeline`), so any one of them can be
 rerun alone with the same ``run_dir``. Without ``--data-root`` the embedded toy dataset
-(:mod:`mtcnn_gluon.datasets.toy`) is built under ``<run_dir>/toy_data``.
+(:mod:`mtcnn_gluon.data.toy`) is built under ``<run_dir>/toy_data``.
 
 Added to the pipeline's layout::
 
@@ -17,21 +17,22 @@ Added to the pipeline's layout::
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
+import papermill as pm
 
-from .files import write_json
+from .config import PipelineConfig
+from .data.toy import build_toy_dataset, packaged_photos
+from .detector import MTCNNDetector, detections_to_json, pretrained_dir
+from .eval.cascade import evaluate_cascade
+from .utils.files import write_json
 
 __all__ = ["NOTEBOOKS", "notebooks_dir", "resolve_data_root", "save_params", "figure_path", "pipeline_config",
            "packaged_photos", "available_weights", "detect_photos", "compare_cascades", "write_index",
-           "run_course", "main"]
+           "run_course"]
 
 #: The course in order (file stems under ``notebooks/``).
 NOTEBOOKS = (
@@ -66,7 +67,7 @@ def resolve_data_root(data_root, run_dir, **toy) -> Path:
         A folder holding ``WIDER_FACE/`` and ``landmarks/``; empty or None for the toy set.
     run_dir : str or path
     **toy
-        Passed to :func:`mtcnn_gluon.datasets.toy.build_toy_dataset` (``n_train``, ``seed``, ...).
+        Passed to :func:`mtcnn_gluon.data.toy.build_toy_dataset` (``n_train``, ``seed``, ...).
     """
     if data_root:
         root = Path(data_root).expanduser().resolve()
@@ -74,8 +75,6 @@ def resolve_data_root(data_root, run_dir, **toy) -> Path:
             raise FileNotFoundError(f"{root}: no WIDER_FACE folder; give the shared data folder, or leave "
                                     "data_root empty for the toy dataset")
         return root
-    from .datasets.toy import build_toy_dataset
-
     return build_toy_dataset(Path(run_dir).resolve() / TOY_DIR, **toy)
 
 
@@ -98,8 +97,6 @@ def pipeline_config(preset: str = "smoke", epochs: dict | None = None, steps_per
     ``epochs`` updates the per-net epochs (``{"pnet": 3}``); ``steps_per_epoch`` caps every net's
     epoch (``None``: a full pass).
     """
-    from .pipeline import PipelineConfig
-
     cfg = PipelineConfig.preset(preset, **{k: v for k, v in changes.items() if v is not None})
     if epochs:
         cfg = dataclasses.replace(cfg, epochs={**cfg.epochs, **{k: int(v) for k, v in epochs.items() if v}})
@@ -107,19 +104,6 @@ def pipeline_config(preset: str = "smoke", epochs: dict | None = None, steps_per
         cfg = dataclasses.replace(cfg, train_overrides={net: {**o, "steps_per_epoch": int(steps_per_epoch)}
                                                         for net, o in cfg.train_overrides.items()})
     return cfg
-
-
-def packaged_photos(names=("astronaut", "chelsea")) -> dict:
-    """Photos that ship with scikit-image, as ``uint8`` BGR: ``{name: image}``.
-
-    ``astronaut`` holds one face (``datasets.toy.ASTRONAUT_FACE``); ``chelsea`` is a cat (no human face).
-    """
-    import skimage.data as skd
-
-    from .images import to_bgr
-
-    # scikit-image gives RGB; the package works in BGR as cv2.imread gives
-    return {n: np.ascontiguousarray(to_bgr(getattr(skd, n)())[:, :, ::-1]) for n in names}
 
 
 def available_weights(run_dir=None, data_root=None) -> tuple[dict, dict]:
@@ -133,8 +117,6 @@ def available_weights(run_dir=None, data_root=None) -> tuple[dict, dict]:
         values go to :meth:`MTCNNDetector.from_weights`.
     missing : dict of label to reason
     """
-    from .detector import pretrained_dir
-
     nets = ("pnet.params", "rnet.params", "onet.params")
     found, missing = {}, {}
     candidates = {"this run": Path(run_dir) / "cascade" if run_dir else None,
@@ -164,16 +146,10 @@ def detect_photos(weights: dict, photos: dict, data_root=None, ctx=None, **detec
     dict
         ``{label: {photo: {"boxes": [[x1, y1, x2, y2, score], ...], "landmarks": [[[x, y] x 5], ...]}}}``.
     """
-    from .detector import MTCNNDetector
-
     out = {}
     for label, w in weights.items():
         det = MTCNNDetector.from_weights(w, ctx=ctx, data_root=data_root, **detector)
-        out[label] = {}
-        for name, img in photos.items():
-            boxes, pts = det.detect(img)
-            out[label][name] = {"boxes": np.round(np.asarray(boxes, np.float64), 2).tolist(),
-                                "landmarks": np.round(np.asarray(pts, np.float64), 2).tolist()}
+        out[label] = {name: detections_to_json(*det.detect(img)) for name, img in photos.items()}
     return out
 
 
@@ -194,27 +170,11 @@ def compare_cascades(weights: dict, data_root, val_limit: int | None = None, lan
     -------
     dict of label to ``{"wider": WiderResult, "landmarks": LandmarkResult or None}``
     """
-    from . import evaluation as ev
-    from .detector import MTCNNDetector, detect_files, predict_landmarks
-    from .datasets.facepoint import parse_facepoint_list
-
-    keys = ev.present_val_images(data_root)
-    keys = keys[:val_limit] if val_limit else keys
-    files = [f"WIDER_FACE/WIDER_val/images/{k}.jpg" for k in keys]
-    n_lm = len(parse_facepoint_list(Path(data_root) / "landmarks" / "trainImageList.txt"))
-    holdout = ev.landmark_split(n_lm)[1]
-    holdout = holdout[:landmark_faces] if landmark_faces else holdout
     results = {}
     for label, w in weights.items():
         det = MTCNNDetector.from_weights(w, ctx=ctx, data_root=data_root)
-        found = detect_files(det, files, root=data_root, progress=progress)
-        preds = {k: np.asarray(v["boxes"], float).reshape(-1, 5) for k, v in found["images"].items()}
-        wider = ev.evaluate_wider(preds, Path(data_root), images=keys)
-        lm = None
-        if landmark_faces != 0 and len(holdout):
-            lm = ev.evaluate_landmarks(lambda imgs, boxes: predict_landmarks(det, imgs, boxes), data_root,
-                                       indices=holdout, progress=progress)
-        results[label] = {"wider": wider, "landmarks": lm}
+        r = evaluate_cascade(det, data_root, val_limit=val_limit, landmark_faces=landmark_faces, progress=progress)
+        results[label] = {"wider": r["wider"], "landmarks": r["landmarks"]}
     return results
 
 
@@ -266,8 +226,6 @@ def run_course(run_dir, data_root=None, preset: str = "smoke", gpus: str = "", n
     parameters : dict, optional
         More parameters for every notebook (each notebook receives only those it declares).
     """
-    import papermill as pm
-
     run_dir = Path(run_dir).resolve()
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     src = notebooks_dir()
@@ -288,33 +246,3 @@ def run_course(run_dir, data_root=None, preset: str = "smoke", gpus: str = "", n
         write_json(run_dir / "course_timings.json", timings)
     write_index(run_dir, timings)
     return timings
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtcnn_gluon.course", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="execute every notebook in order into a run folder")
-    p.add_argument("--run-dir", default=f"runs/course-{time.strftime('%Y%m%d-%H%M%S')}",
-                   help="run folder (default runs/course-<timestamp>)")
-    p.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT") or "",
-                   help="shared data folder (default $MTCNN_DATA_ROOT; empty: the embedded toy dataset)")
-    p.add_argument("--preset", default="smoke", choices=("smoke", "full"))
-    p.add_argument("--gpus", default="", help="GPU ids, e.g. 0,1 (default: CPU)")
-    p.add_argument("--only", help="comma-separated notebook numbers or stems, e.g. 00,01,02")
-    p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
-    args = parser.parse_args(argv)
-    only = None
-    if args.only:
-        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        only = [s for s in NOTEBOOKS if any(s == w or s.split("_")[0] == w for w in wanted)]
-        if len(only) != len(wanted):
-            raise SystemExit(f"--only: unknown notebooks in {args.only!r}; choose from {', '.join(NOTEBOOKS)}")
-    t0 = time.time()
-    run_course(args.run_dir, data_root=args.data_root, preset=args.preset, gpus=args.gpus, notebooks=only,
-               kernel_name=args.kernel)
-    print(f"[course] done in {time.time() - t0:.0f} s: {Path(args.run_dir) / 'index.md'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

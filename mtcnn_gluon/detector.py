@@ -1,6 +1,6 @@
 """The three-stage MTCNN detector: image pyramid → PNet → RNet → ONet.
 
-It reproduces the original MTCNN's arithmetic (see :mod:`mtcnn_gluon.boxes` for the pixel
+It reproduces the original MTCNN's arithmetic (see :mod:`mtcnn_gluon.utils.boxes` for the pixel
 convention): PNet cell ``(i, j)`` at scale ``s`` is the window
 ``round((2j + 1) / s), round((2i + 1) / s), round((2j + 1 + 12) / s), round((2i + 1 + 12) / s)``;
 NMS 0.5 (union) per scale and 0.7 (union) over all scales; calibration with ``+ 1`` widths;
@@ -9,60 +9,34 @@ resized with ``cv2.resize`` as the original does; ONet landmarks relative to the
 
 Speed comes from batching and from how the nets are laid out, not from changing the arithmetic:
 each stage's crops run through the net as one batch per context, all pyramid scales are launched
-before any is read back, the nets run in their inference form (:mod:`mtcnn_gluon.fused`: channels
+before any is read back, the nets run in their inference form (:mod:`mtcnn_gluon.model.fused`: channels
 padded for oneDNN, PReLU from oneDNN ops), and NMS looks only at pairs of boxes that can overlap
-(:func:`mtcnn_gluon.boxes.nms`).
+(:func:`mtcnn_gluon.utils.boxes.nms`).
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import os
-from dataclasses import asdict, dataclass
 
 import cv2
 import mxnet as mx
 import numpy as np
+from tqdm.auto import tqdm
 
-from . import boxes as bx
-from .fused import fuse as fuse_net
-from .images import to_bgr
-from .models import INPUT_SIZE, get_net, load_reference_weights, load_weights
+from .config import INPUT_SIZE, DetectorConfig
+from .model.fused import fuse as fuse_net
+from .model.nets import get_net, load_reference_weights, load_weights
+from .utils import boxes as bx
+from .utils.device import as_context_list
+from .utils.images import ImageReadError, crop_and_resize, normalize, read_image, to_bgr
 
-__all__ = ["DetectorConfig", "MTCNNDetector", "crop_and_resize", "pyramid_scales", "normalize"]
+__all__ = ["DetectorConfig", "MTCNNDetector", "pyramid_scales", "resolve_weights", "pretrained_dir",
+           "predict_landmarks", "detect_files", "detections_to_json"]
 
 PNET_STRIDE = 2
-PNET_CELL = 12
-
-
-@dataclass
-class DetectorConfig:
-    """Settings of :class:`MTCNNDetector`; the defaults are the original MTCNN's."""
-
-    min_face: float = 20  # smallest face to find, px; sets the first pyramid scale (12 / min_face)
-    thresholds: tuple = (0.6, 0.7, 0.7)  # face-probability cut after PNet, RNet, ONet (strictly greater)
-    factor: float = 0.709  # pyramid step: each scale is this times the previous
-    nms_thresholds: tuple = (0.5, 0.7, 0.7, 0.7)  # per-scale PNet, all-scale PNet, RNet (union), ONet (min)
-    max_candidates: int = 20000  # guard: at most this many windows per pyramid scale and per stage (top scores)
-    rnet_batch: int = 2048  # windows per RNet forward (bounds memory on huge crowds)
-    onet_batch: int = 1024  # windows per ONet forward
-
-    def __post_init__(self):
-        self.thresholds = tuple(float(t) for t in self.thresholds)
-        self.nms_thresholds = tuple(float(t) for t in self.nms_thresholds)
-        if len(self.thresholds) != 3:
-            raise ValueError(f"thresholds needs 3 values (PNet, RNet, ONet), got {self.thresholds}")
-        if len(self.nms_thresholds) != 4:
-            raise ValueError(f"nms_thresholds needs 4 values, got {self.nms_thresholds}")
-        if not 0 < self.factor < 1:
-            raise ValueError(f"factor must be in (0, 1), got {self.factor}")
-        if self.min_face < 1:
-            raise ValueError(f"min_face must be >= 1 px, got {self.min_face}")
-
-
-def normalize(batch_hwc: np.ndarray) -> np.ndarray:
-    """``uint8``/float BGR ``(N, H, W, 3)`` → float32 ``(N, 3, H, W)`` scaled as ``(x - 127.5) / 128``."""
-    out = np.asarray(batch_hwc, dtype=np.float32).transpose(0, 3, 1, 2)
-    return (out - 127.5) * 0.0078125
+PNET_CELL = INPUT_SIZE["pnet"]
 
 
 def pyramid_scales(height: int, width: int, min_face: float = 20, factor: float = 0.709) -> list:
@@ -79,65 +53,6 @@ def pyramid_scales(height: int, width: int, min_face: float = 20, factor: float 
     return scales
 
 
-def crop_and_resize(img: np.ndarray, boxes: np.ndarray, size: int, round_uint8: bool = False) -> np.ndarray:
-    """Crop integer boxes (zero-padded where they leave the image) and resize each to ``size`` × ``size``.
-
-    The same arithmetic as the original: a zero crop buffer of the box's size receives the part of
-    the image under the box, then ``cv2.resize(buffer, (size, size))`` (bilinear). With
-    ``round_uint8`` the buffer is ``uint8`` (the original's RNet stage, whose OpenCV fixed-point
-    rounding matters: emulating it in float lost 1 % of the reference detections), otherwise float32
-    (its ONet stage).
-
-    One ``cv2.resize`` per box, on a view of the image when the box lies inside it: measured
-    8× faster than gathering all crops at once with NumPy indexing (6 ms vs 48 ms for 700 boxes on
-    a 1024 px image), because each crop touches only its own pixels.
-
-    Parameters
-    ----------
-    img : ndarray, shape (H, W, 3), uint8
-    boxes : ndarray, shape (N, 4+)
-        Integer-valued (rounded) boxes of width and height >= 1.
-    size : int
-
-    Returns
-    -------
-    ndarray, shape (N, size, size, 3), float32
-    """
-    b = np.round(np.asarray(boxes, dtype=np.float64)[:, :4]).astype(np.int64)
-    out = np.zeros((len(b), size, size, 3), np.float32)
-    if len(b) == 0:
-        return out
-    h_img, w_img = img.shape[:2]
-    win = bx.crop_windows(b, w_img, h_img)
-    if (win.w < 1).any() or (win.h < 1).any():
-        raise ValueError("crop_and_resize: boxes must have width and height >= 1")
-    dtype = np.uint8 if round_uint8 else np.float32
-    inside = (win.dx == 0) & (win.dy == 0) & (win.edx == win.w - 1) & (win.edy == win.h - 1)
-    for i in range(len(b)):
-        if inside[i]:
-            crop = img[win.y[i]:win.ey[i] + 1, win.x[i]:win.ex[i] + 1]
-            if not round_uint8:
-                crop = crop.astype(np.float32)
-        else:
-            crop = np.zeros((win.h[i], win.w[i], 3), dtype)
-            if win.edy[i] >= win.dy[i] and win.edx[i] >= win.dx[i]:  # else wholly outside: all zero
-                crop[win.dy[i]:win.edy[i] + 1, win.dx[i]:win.edx[i] + 1] = \
-                    img[win.y[i]:win.ey[i] + 1, win.x[i]:win.ex[i] + 1]
-        out[i] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
-    return out
-
-
-def _as_ctx_list(ctx) -> list:
-    if ctx is None:
-        return [mx.cpu()]
-    if isinstance(ctx, mx.Context):
-        return [ctx]
-    ctx = list(ctx)
-    if not ctx:
-        raise ValueError("ctx: empty list of contexts")
-    return ctx
-
-
 def _empty():
     return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
 
@@ -152,10 +67,13 @@ class MTCNNDetector:
     ctx : mx.Context or list of mx.Context
         Where to run; PNet scales and RNet/ONet batches are spread over the list.
     fuse : bool
-        Run copies of the nets in their inference form (:func:`mtcnn_gluon.fused.fuse`; same
+        Run copies of the nets in their inference form (:func:`mtcnn_gluon.model.fused.fuse`; same
         numbers, 2–3x faster on CPU), made here: train a net further and build a new detector to
         see the change. ``False`` runs the given nets as they are (any callable returning
         logits, box offsets and landmarks).
+    nms : callable
+        ``nms(boxes, thresh=..., mode=...)`` → kept indices; default :func:`mtcnn_gluon.utils.boxes.nms`
+        (benchmarks pass the textbook loop to measure it).
     **config
         Fields of :class:`DetectorConfig` (``min_face``, ``thresholds``, ``factor``, ...).
 
@@ -163,9 +81,10 @@ class MTCNNDetector:
     hard example mining uses.
     """
 
-    def __init__(self, pnet, rnet, onet, ctx=None, fuse: bool = True, **config):
+    def __init__(self, pnet, rnet, onet, ctx=None, fuse: bool = True, nms=bx.nms, **config):
         self.config = DetectorConfig(**config)
-        self.ctx = _as_ctx_list(ctx)
+        self.ctx = as_context_list(ctx)
+        self.nms = nms
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
         self._run = {}  # what each stage calls
         for name, net in zip(("pnet", "rnet", "onet"), (pnet, rnet, onet)):
@@ -187,7 +106,7 @@ class MTCNNDetector:
         ``pretrained/``; a folder holds ``pnet.params``, ``rnet.params`` and ``onet.params``. With
         ``stages`` a subset, the others are left ``None`` (e.g. PNet only, for mining).
         """
-        ctxs = _as_ctx_list(ctx)
+        ctxs = as_context_list(ctx)
         nets = {}
         folder, reference = resolve_weights(weights, data_root)
         for name in ("pnet", "rnet", "onet"):
@@ -202,9 +121,16 @@ class MTCNNDetector:
             nets[name] = net
         return cls(nets["pnet"], nets["rnet"], nets["onet"], ctx=ctxs, **config)
 
+    def with_config(self, **changes) -> "MTCNNDetector":
+        """A detector on the same nets with some :class:`DetectorConfig` fields changed; this one is
+        left as it is (hard example mining runs at its own thresholds this way)."""
+        other = copy.copy(self)
+        other.config = dataclasses.replace(self.config, **changes)
+        return other
+
     def settings(self) -> dict:
         """The configuration as a JSON-friendly dict."""
-        d = asdict(self.config)
+        d = dataclasses.asdict(self.config)
         d["thresholds"] = list(d["thresholds"])
         d["nms_thresholds"] = list(d["nms_thresholds"])
         return d
@@ -215,8 +141,18 @@ class MTCNNDetector:
             raise ValueError(f"this detector has no {name}: build it with {name!r} in stages")
         return self._run[name]
 
-    def _forward(self, net, batch: np.ndarray, chunk: int):
-        """Run ``net`` on an NCHW float batch split over contexts; returns NumPy (prob, box, landmark)."""
+    def forward(self, stage: str, batch: np.ndarray):
+        """Run RNet or ONet (``stage``) on a normalised NCHW float batch, split over the contexts.
+
+        Returns
+        -------
+        prob : ndarray, shape (N, 2)
+            Softmax of the class logits (face = column 1).
+        box : ndarray, shape (N, 4)
+        landmarks : ndarray, shape (N, 10)
+        """
+        chunk = {"rnet": self.config.rnet_batch, "onet": self.config.onet_batch}[stage]
+        net = self._net(stage)
         probs, regs, lmks = [], [], []
         for start in range(0, len(batch), chunk * len(self.ctx)):
             part = batch[start:start + chunk * len(self.ctx)]
@@ -272,11 +208,11 @@ class MTCNNDetector:
                 prob[ys, xs],
                 reg[0, ys, xs], reg[1, ys, xs], reg[2, ys, xs], reg[3, ys, xs],
             ], axis=1)
-            found.append(cand[bx.nms(cand[:, :5], thresh=cfg.nms_thresholds[0], mode="union")])
+            found.append(cand[self.nms(cand[:, :5], thresh=cfg.nms_thresholds[0], mode="union")])
         if not found:
             return np.zeros((0, 5), np.float32)
         cand = np.concatenate(found)
-        cand = cand[bx.nms(cand[:, :5], thresh=cfg.nms_thresholds[1], mode="union")]
+        cand = cand[self.nms(cand[:, :5], thresh=cfg.nms_thresholds[1], mode="union")]
         cand = cand[: cfg.max_candidates]
         boxes = bx.decode_offsets(cand[:, :5], cand[:, 5:9])
         boxes = bx.square(boxes)
@@ -302,11 +238,11 @@ class MTCNNDetector:
             return np.zeros((0, 5), np.float32)
         windows = np.asarray(windows, np.float64)[: cfg.max_candidates, :4]
         crops = crop_and_resize(img, windows, INPUT_SIZE["rnet"], round_uint8=True)
-        prob, reg, _ = self._forward(self._net("rnet"), normalize(crops), cfg.rnet_batch)
+        prob, reg, _ = self.forward("rnet", normalize(crops))
         keep = prob[:, 1] > cfg.thresholds[1]
         boxes = np.concatenate([windows[keep], prob[keep, 1:2].astype(np.float64)], axis=1)
         reg = reg[keep]
-        pick = bx.nms(boxes, thresh=cfg.nms_thresholds[2], mode="union")
+        pick = self.nms(boxes, thresh=cfg.nms_thresholds[2], mode="union")
         boxes = bx.decode_offsets(boxes[pick], reg[pick])
         boxes = bx.square(boxes)
         boxes[:, :4] = np.round(boxes[:, :4])
@@ -328,7 +264,7 @@ class MTCNNDetector:
             return _empty()
         windows = np.asarray(windows, np.float64)[: cfg.max_candidates, :4]
         crops = crop_and_resize(img, windows, INPUT_SIZE["onet"])
-        prob, reg, lmk = self._forward(self._net("onet"), normalize(crops), cfg.onet_batch)
+        prob, reg, lmk = self.forward("onet", normalize(crops))
         keep = prob[:, 1] > cfg.thresholds[2]
         boxes = np.concatenate([windows[keep], prob[keep, 1:2].astype(np.float64)], axis=1)
         if len(boxes) == 0:
@@ -339,7 +275,7 @@ class MTCNNDetector:
         pts[:, :, 0] = boxes[:, :1] + w[:, None] * pts[:, :, 0]
         pts[:, :, 1] = boxes[:, 1:2] + h[:, None] * pts[:, :, 1]
         boxes = bx.decode_offsets(boxes, reg[keep])
-        pick = bx.nms(boxes, thresh=cfg.nms_thresholds[3], mode="min")
+        pick = self.nms(boxes, thresh=cfg.nms_thresholds[3], mode="min")
         return boxes[pick].astype(np.float32), pts[pick].astype(np.float32)
 
     def detect(self, img: np.ndarray):
@@ -392,7 +328,6 @@ def pretrained_dir() -> str:
     return os.path.join(os.path.dirname(here), "pretrained")
 
 
-
 def predict_landmarks(detector: MTCNNDetector, images, boxes) -> np.ndarray:
     """ONet landmarks for given face boxes (no detection): each box is squared, cropped at 48 px.
 
@@ -417,7 +352,7 @@ def predict_landmarks(detector: MTCNNDetector, images, boxes) -> np.ndarray:
                             for i, img in enumerate(images)]) if len(boxes) else np.zeros((0, 48, 48, 3))
     if len(boxes) == 0:
         return np.zeros((0, 5, 2), np.float32)
-    _, _, lmk = detector._forward(detector._net("onet"), normalize(crops), detector.config.onet_batch)
+    _, _, lmk = detector.forward("onet", normalize(crops))
     w = windows[:, 2] - windows[:, 0] + 1
     h = windows[:, 3] - windows[:, 1] + 1
     pts = lmk.reshape(-1, 5, 2).astype(np.float64)
@@ -441,10 +376,6 @@ def detect_files(detector: MTCNNDetector, paths, root=None, progress: bool = Tru
         ``{"images": {path: {"boxes": [[x1, y1, x2, y2, score], ...], "landmarks": [[[x, y] × 5], ...]}},
         "skipped": {path: reason}}``; unreadable images are skipped and listed, never dropped silently.
     """
-    from tqdm.auto import tqdm
-
-    from .images import ImageReadError, read_image
-
     images, skipped = {}, {}
     for path in tqdm(list(paths), desc="detect", unit="img", disable=not progress):
         full = os.path.join(os.fspath(root), path) if root is not None else path
@@ -453,7 +384,12 @@ def detect_files(detector: MTCNNDetector, paths, root=None, progress: bool = Tru
         except (OSError, ImageReadError) as err:
             skipped[path] = str(err)
             continue
-        boxes, pts = detector.detect(img)
-        images[path] = {"boxes": np.round(boxes.astype(np.float64), 2).tolist(),
-                        "landmarks": np.round(pts.astype(np.float64), 2).tolist()}
+        images[path] = detections_to_json(*detector.detect(img))
     return {"images": images, "skipped": skipped}
+
+
+def detections_to_json(boxes, landmarks) -> dict:
+    """One image's detections as the detections JSON holds them: ``{"boxes": [[x1, y1, x2, y2, score],
+    ...], "landmarks": [[[x, y] × 5], ...]}``, rounded to 0.01 px."""
+    return {"boxes": np.round(np.asarray(boxes, np.float64), 2).tolist(),
+            "landmarks": np.round(np.asarray(landmarks, np.float64), 2).tolist()}

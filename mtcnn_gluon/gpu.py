@@ -1,34 +1,21 @@
-"""GPU check: ``python -m mtcnn_gluon.gpu libpath|check`` (used by ``make gpu-check``).
+"""GPU check (``python -m mtcnn_gluon gpu check``, run by ``make gpu-check``).
 
-``libpath`` prints the library folders of the ``nvidia-*-cu11`` wheels (mxnet-cu117 does not bundle
-CUDA), for ``LD_LIBRARY_PATH``. ``check`` prints the number of GPUs MXNet sees, trains a few PNet
-steps on ``gpu(0)`` and on the CPU from the same start and data, and compares the losses.
+Prints the number of GPUs MXNet sees, trains a few PNet steps on ``gpu(0)`` and on the CPU from the same
+start and data, and compares the losses.
 """
 from __future__ import annotations
 
-import glob
-import os
-import sys
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
 
+from .model.nets import get_net
 
-def nvidia_library_dirs() -> list:
-    """``.../site-packages/nvidia/*/lib`` folders of the installed CUDA wheels."""
-    import site
-
-    dirs = []
-    for base in site.getsitepackages():
-        dirs += sorted(glob.glob(os.path.join(base, "nvidia", "*", "lib")))
-    return dirs
+__all__ = ["pnet_losses", "gpu_check"]
 
 
 def pnet_losses(ctx, steps: int = 5, seed: int = 0) -> list:
     """Losses of ``steps`` SGD steps of PNet (classification + box) on fixed random data."""
-    import mxnet as mx
-    import numpy as np
-    from mxnet import autograd, gluon
-
-    from .models import get_net
-
     mx.random.seed(seed)
     rng = np.random.RandomState(seed)
     x = rng.uniform(-1, 1, (64, 3, 12, 12)).astype(np.float32)
@@ -50,31 +37,18 @@ def pnet_losses(ctx, steps: int = 5, seed: int = 0) -> list:
     return losses
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["libpath"]:
-        print(":".join(nvidia_library_dirs()))
-        return 0
-    if argv[:1] == ["check"]:
-        import mxnet as mx
-        import numpy as np
-
-        n = mx.context.num_gpus()
-        print(f"mxnet {mx.__version__}: {n} GPU(s) visible")
-        if n == 0:
-            print("no GPU: nothing to compare")
-            return 1
-        cpu = pnet_losses(mx.cpu())
-        gpu = pnet_losses(mx.gpu(0))
-        print("step  cpu loss   gpu loss")
-        for i, (a, b) in enumerate(zip(cpu, gpu)):
-            print(f"{i:4d}  {a:.6f}  {b:.6f}")
-        ok = np.allclose(cpu, gpu, rtol=1e-3, atol=1e-4)
-        print("GPU matches CPU" if ok else "GPU and CPU losses differ")
-        return 0 if ok else 1
-    print(__doc__)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def gpu_check() -> int:
+    """Compare PNet's training losses on ``gpu(0)`` and the CPU; 0 when they agree, 1 otherwise."""
+    n = mx.context.num_gpus()
+    print(f"mxnet {mx.__version__}: {n} GPU(s) visible")
+    if n == 0:
+        print("no GPU: nothing to compare")
+        return 1
+    cpu = pnet_losses(mx.cpu())
+    gpu = pnet_losses(mx.gpu(0))
+    print("step  cpu loss   gpu loss")
+    for i, (a, b) in enumerate(zip(cpu, gpu)):
+        print(f"{i:4d}  {a:.6f}  {b:.6f}")
+    ok = np.allclose(cpu, gpu, rtol=1e-3, atol=1e-4)
+    print("GPU matches CPU" if ok else "GPU and CPU losses differ")
+    return 0 if ok else 1

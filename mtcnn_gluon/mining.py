@@ -2,7 +2,7 @@
 
 RNet trains on PNet's candidate windows and ONet on what PNet + RNet keep, each labelled by IoU with
 the ground truth (neg < 0.3, part 0.4–0.65, pos >= 0.65). The windows are cropped exactly as the
-detector crops them at test time (:func:`mtcnn_gluon.detector.crop_and_resize`), so the next net
+detector crops them at test time (:func:`mtcnn_gluon.utils.images.crop_and_resize`), so the next net
 learns on the inputs it will see.
 
 The work is split into shards of images; each finished shard is saved (``shards/NNNNN.npz``, written
@@ -11,39 +11,21 @@ run resumes where it stopped. The final records are built from all shards in ima
 """
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import boxes as bx
-from .detector import MTCNNDetector, crop_and_resize
-from .records import LABEL_SIZE
+from .config import INPUT_SIZE, MiningConfig
+from .detector import MTCNNDetector
+from .utils import boxes as bx
+from .utils.files import save_npz, write_json
+from .utils.images import crop_and_resize, try_read_image
+from .utils.labels import BOX, CLS_NEG, CLS_PART, CLS_POS, LABEL_SIZE, type_counts
 
-__all__ = ["MiningConfig", "label_windows", "mine_image", "mine_hard_examples", "stage_recall"]
-
-
-@dataclass
-class MiningConfig:
-    """Settings of hard example mining (defaults: the classic MTCNN repos' gen_hard_example)."""
-
-    thresholds: tuple = (0.3, 0.1, 0.7)  # detector thresholds while mining: low, to keep recall high
-    min_face: float = 20  # pyramid's smallest face, px
-    min_window: int = 20  # windows smaller than this are not used as samples, px
-    neg_iou: float = 0.3  # negative below this IoU with every face
-    part_iou: float = 0.4  # part from this IoU up to pos_iou
-    pos_iou: float = 0.65  # positive from this IoU
-    max_neg_per_image: int = 60  # negatives kept per image (random subset), bounds crowded images
-    recall_iou: float = 0.5  # a face counts as found when a window covers it at this IoU
-    recall_min_face: int = 20  # faces smaller than this are left out of the recall figure, px
-    shard_size: int = 50  # images per resumable shard
-    max_windows: int = 20000  # at most this many windows per image go on (top scores): bounds an untrained net
-
-    def __post_init__(self):
-        self.thresholds = tuple(float(t) for t in self.thresholds)
+__all__ = ["MiningConfig", "label_windows", "mine_image", "mine_hard_examples", "load_mined", "stage_recall",
+           "covered_faces"]
 
 
 def label_windows(windows: np.ndarray, gt: np.ndarray, cfg: MiningConfig, rng: np.random.Generator):
@@ -82,26 +64,18 @@ def label_windows(windows: np.ndarray, gt: np.ndarray, cfg: MiningConfig, rng: n
     part = np.nonzero(ok & (best_iou >= cfg.part_iou) & (best_iou < cfg.pos_iou))[0]
     keep = np.concatenate([pos, part, neg])
     labels = np.zeros((len(keep), LABEL_SIZE), np.float32)
-    labels[: len(pos), 0] = 1
-    labels[len(pos): len(pos) + len(part), 0] = -1
-    labels[len(pos) + len(part):, 0] = 0
+    labels[: len(pos), 0] = CLS_POS
+    labels[len(pos): len(pos) + len(part), 0] = CLS_PART
+    labels[len(pos) + len(part):, 0] = CLS_NEG
     face_side = np.concatenate([pos, part])
     if len(face_side):
-        labels[: len(face_side), 1:5] = bx.encode_offsets(windows[face_side], gt[best[face_side]])
+        labels[: len(face_side), BOX] = bx.encode_offsets(windows[face_side], gt[best[face_side]])
     return keep, labels
 
 
-def _use_mining_settings(detector: MTCNNDetector, cfg: MiningConfig) -> tuple:
-    """Switch the detector to the mining thresholds; returns what to restore."""
-    c = detector.config
-    old = (c.thresholds, c.min_face, c.max_candidates)
-    c.thresholds, c.min_face, c.max_candidates = cfg.thresholds, cfg.min_face, cfg.max_windows
-    return old
-
-
-def _restore(detector: MTCNNDetector, old: tuple) -> None:
-    c = detector.config
-    c.thresholds, c.min_face, c.max_candidates = old
+def mining_detector(detector: MTCNNDetector, cfg: MiningConfig) -> MTCNNDetector:
+    """The detector at the mining settings (low thresholds, keep recall high); ``detector`` is unchanged."""
+    return detector.with_config(thresholds=cfg.thresholds, min_face=cfg.min_face, max_candidates=cfg.max_windows)
 
 
 def _stage_windows(detector: MTCNNDetector, img: np.ndarray, stage: str) -> np.ndarray:
@@ -111,7 +85,8 @@ def _stage_windows(detector: MTCNNDetector, img: np.ndarray, stage: str) -> np.n
     return windows
 
 
-def _covered(windows: np.ndarray, gt: np.ndarray, iou: float) -> np.ndarray:
+def covered_faces(windows: np.ndarray, gt: np.ndarray, iou: float) -> np.ndarray:
+    """Whether each face ``gt`` (M, 4) is covered by one of ``windows`` at IoU >= ``iou``; (M,) bool."""
     if len(gt) == 0:
         return np.zeros(0, bool)
     if len(windows) == 0:
@@ -131,18 +106,12 @@ def mine_image(detector: MTCNNDetector, img: np.ndarray, gt: np.ndarray, stage: 
         Whether each face is covered by a window at ``cfg.recall_iou``.
     n_windows : int
     """
-    size = {"rnet": 24, "onet": 48}[stage]
+    size = INPUT_SIZE[stage]
     windows = _stage_windows(detector, img, stage)
     keep, labels = label_windows(windows, gt, cfg, rng)
     crops = crop_and_resize(img, windows[keep], size, round_uint8=(stage == "rnet"))
     crops = np.clip(np.round(crops), 0, 255).astype(np.uint8)
-    return crops, labels, _covered(windows, gt, cfg.recall_iou), len(windows)
-
-
-def _save_npz(path: Path, **arrays):
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    return crops, labels, covered_faces(windows, gt, cfg.recall_iou), len(windows)
 
 
 def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg: MiningConfig = None,
@@ -152,10 +121,11 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
     Parameters
     ----------
     detector : MTCNNDetector
-        With PNet (``stage='rnet'``) or PNet + RNet (``stage='onet'``) loaded. Its thresholds are
-        replaced by ``cfg.thresholds`` while mining.
+        With PNet (``stage='rnet'``) or PNet + RNet (``stage='onet'``) loaded. It runs at the mining
+        settings (``cfg.thresholds``, ``cfg.min_face``, ``cfg.max_windows``; :func:`mining_detector`),
+        on a copy: the caller's detector keeps its own.
     wider : WiderSet
-        From :func:`mtcnn_gluon.datasets.wider.load_wider`.
+        From :func:`mtcnn_gluon.data.wider.load_wider`.
     stage : {'rnet', 'onet'}
         The net the samples are for.
     out_dir : path
@@ -168,53 +138,49 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
     dict
         Summary: counts per type, windows per image, recall on the training images, skipped images.
     """
-    from .sampling import try_read_image
-
     if stage not in ("rnet", "onet"):
         raise ValueError(f"stage must be 'rnet' or 'onet', got {stage!r}")
     cfg = cfg or MiningConfig()
     out_dir = Path(out_dir)
     shard_dir = out_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    old = _use_mining_settings(detector, cfg)
+    detector = mining_detector(detector, cfg)
     images = wider.images[:limit] if limit else wider.images
     n_shards = (len(images) + cfg.shard_size - 1) // cfg.shard_size
-    try:
-        bar = tqdm(total=len(images), desc=f"mining for {stage}", unit="img", disable=not progress)
-        for s in range(n_shards):
-            path = shard_dir / f"{s:05d}.npz"
-            chunk = images[s * cfg.shard_size:(s + 1) * cfg.shard_size]
-            if path.is_file():
-                bar.update(len(chunk))
-                continue
-            crops, labels, covered, n_windows, skipped = [], [], [], [], []
-            for k, item in enumerate(chunk):
-                index = s * cfg.shard_size + k
-                img, skip = try_read_image(wider.path(item))
-                if img is None:
-                    skipped.append(f"{skip.path}: {skip.reason}: {skip.detail}")
-                    bar.update(1)
-                    continue
-                gt = item.boxes[item.usable]
-                rng = np.random.default_rng([seed, index])
-                c, l, cov, n = mine_image(detector, img, gt, stage, cfg, rng)
-                big = (np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1) >= cfg.recall_min_face
-                crops.append(c)
-                labels.append(l)
-                covered.append(cov[big])
-                n_windows.append(n)
-                bar.update(1)
-            size = {"rnet": 24, "onet": 48}[stage]
-            _save_npz(path,
-                      crops=np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
-                      labels=np.concatenate(labels) if labels else np.zeros((0, LABEL_SIZE), np.float32),
-                      covered=np.concatenate(covered) if covered else np.zeros(0, bool),
-                      n_windows=np.asarray(n_windows, np.int64),
-                      skipped=np.asarray(skipped, dtype=str))
-        bar.close()
-    finally:
-        _restore(detector, old)
+    bar = tqdm(total=len(images), desc=f"mining for {stage}", unit="img", disable=not progress)
+    for s in range(n_shards):
+        path = shard_dir / f"{s:05d}.npz"
+        chunk = images[s * cfg.shard_size:(s + 1) * cfg.shard_size]
+        if path.is_file():
+            bar.update(len(chunk))
+            continue
+        save_npz(path, **_mine_shard(detector, wider, chunk, s * cfg.shard_size, stage, cfg, seed, bar))
+    bar.close()
     return _gather(shard_dir, n_shards, out_dir, stage, cfg, seed)
+
+
+def _mine_shard(detector, wider, chunk, first: int, stage: str, cfg: MiningConfig, seed: int, bar) -> dict:
+    """Mine the images ``chunk`` (``first`` is the index of its first image): the arrays of one shard."""
+    crops, labels, covered, n_windows, skipped = [], [], [], [], []
+    for k, item in enumerate(chunk):
+        img, skip = try_read_image(wider.path(item))
+        bar.update(1)
+        if img is None:
+            skipped.append(f"{skip.path}: {skip.reason}: {skip.detail}")
+            continue
+        gt = item.boxes[item.usable]
+        rng = np.random.default_rng([seed, first + k])
+        c, l, cov, n = mine_image(detector, img, gt, stage, cfg, rng)
+        big = (np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1) >= cfg.recall_min_face
+        crops.append(c)
+        labels.append(l)
+        covered.append(cov[big])
+        n_windows.append(n)
+    size = INPUT_SIZE[stage]
+    return {"crops": np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
+            "labels": np.concatenate(labels) if labels else np.zeros((0, LABEL_SIZE), np.float32),
+            "covered": np.concatenate(covered) if covered else np.zeros(0, bool),
+            "n_windows": np.asarray(n_windows, np.int64), "skipped": np.asarray(skipped, dtype=str)}
 
 
 def _gather(shard_dir: Path, n_shards: int, out_dir: Path, stage: str, cfg: MiningConfig, seed: int) -> dict:
@@ -230,20 +196,19 @@ def _gather(shard_dir: Path, n_shards: int, out_dir: Path, stage: str, cfg: Mini
     labels = np.concatenate(labels)
     covered = np.concatenate(covered)
     n_windows = np.concatenate(n_windows)
-    _save_npz(out_dir / "mined.npz", crops=crops, labels=labels)
-    cls = labels[:, 0]
+    save_npz(out_dir / "mined.npz", crops=crops, labels=labels)
     summary = {
         "stage": stage,
         "images": int(len(n_windows)),
         "skipped": skipped,
         "windows_per_image": float(n_windows.mean()) if len(n_windows) else 0.0,
-        "counts": {"pos": int((cls == 1).sum()), "part": int((cls == -1).sum()), "neg": int((cls == 0).sum())},
+        "counts": {t: n for t, n in type_counts(labels).items() if t != "landmark"},
         "train_recall": float(covered.mean()) if len(covered) else float("nan"),
         "faces_for_recall": int(len(covered)),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
         "seed": seed,
     }
-    (out_dir / "mining_summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "mining_summary.json", summary)
     return summary
 
 
@@ -260,24 +225,19 @@ def stage_recall(detector: MTCNNDetector, wider, stage: str, cfg: MiningConfig =
 
     Returns ``{"recall", "faces", "images", "windows_per_image"}``.
     """
-    from .sampling import try_read_image
-
     cfg = cfg or MiningConfig()
-    old = _use_mining_settings(detector, cfg)
+    detector = mining_detector(detector, cfg)
     covered, n_windows = [], []
-    try:
-        for item in tqdm(wider.images[:limit] if limit else wider.images, desc=f"recall before {stage}",
-                         unit="img", disable=not progress):
-            img, _ = try_read_image(wider.path(item))
-            if img is None:
-                continue
-            gt = item.boxes[item.usable]
-            big = (np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1) >= cfg.recall_min_face
-            windows = _stage_windows(detector, img, stage)
-            covered.append(_covered(windows, gt[big], cfg.recall_iou))
-            n_windows.append(len(windows))
-    finally:
-        _restore(detector, old)
+    for item in tqdm(wider.images[:limit] if limit else wider.images, desc=f"recall before {stage}",
+                     unit="img", disable=not progress):
+        img, _ = try_read_image(wider.path(item))
+        if img is None:
+            continue
+        gt = item.boxes[item.usable]
+        big = (np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1) >= cfg.recall_min_face
+        windows = _stage_windows(detector, img, stage)
+        covered.append(covered_faces(windows, gt[big], cfg.recall_iou))
+        n_windows.append(len(windows))
     covered = np.concatenate(covered) if covered else np.zeros(0, bool)
     return {"recall": float(covered.mean()) if len(covered) else float("nan"), "faces": int(len(covered)),
             "images": len(n_windows), "windows_per_image": float(np.mean(n_windows)) if n_windows else 0.0}

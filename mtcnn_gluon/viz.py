@@ -1,13 +1,26 @@
-"""Pictures: detections with scores and landmarks on images; training samples drawn from their labels.
+"""Pictures: detections on images, training samples drawn from their labels, training and PR curves.
 
 Detection drawing works on ``uint8`` BGR images (as everywhere in the package) and returns a new
 image, so it can be written with ``cv2.imwrite`` or shown with :func:`show_detections` (matplotlib,
 through gluoncv's ``plot_bbox`` for the boxes and scores).
+
+Curves are drawn on ``matplotlib.figure.Figure`` objects, not through pyplot: saving one never touches
+pyplot's backend, so a notebook that trains keeps showing its figures inline.
 """
 from __future__ import annotations
 
+import os
+
 import cv2
+import matplotlib.pyplot as plt
 import numpy as np
+from gluoncv.utils.viz import plot_bbox
+from matplotlib.figure import Figure
+
+from .utils.labels import BOX, LANDMARKS, TYPE_CLS
+
+__all__ = ["POINT_COLOURS", "draw_detections", "show_detections", "draw_sample_grid", "plot_pr_curves",
+           "plot_training_curves"]
 
 # BGR colours of the 5 points: left eye, right eye, nose, left mouth corner, right mouth corner
 POINT_COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
@@ -40,9 +53,6 @@ def show_detections(img: np.ndarray, boxes, landmarks=None, ax=None, title=None,
 
     Returns the axes.
     """
-    import matplotlib.pyplot as plt
-    from gluoncv.utils.viz import plot_bbox
-
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5) if len(boxes) else np.zeros((0, 5))
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 8 * img.shape[0] / max(img.shape[1], 1)))
@@ -60,9 +70,8 @@ def show_detections(img: np.ndarray, boxes, landmarks=None, ax=None, title=None,
 
 
 # ----------------------------------------------------------------------------------------------------
-# Training samples drawn back from their labels (issue 4). Self-contained: only cv2 and numpy.
+# Training samples drawn back from their labels
 
-_GRID_TYPES = (("pos", 1), ("part", -1), ("neg", 0), ("landmark", -2))
 _GRID_POINT_COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255))
 
 
@@ -79,7 +88,7 @@ def draw_sample_grid(images, labels, per_type: int = 8, scale: int = 4, seed: in
     Parameters
     ----------
     images : ndarray, uint8, shape (N, S, S, 3)
-        BGR samples, as :func:`mtcnn_gluon.records.read_records` returns them.
+        BGR samples, as :func:`mtcnn_gluon.data.records.read_records` returns them.
     labels : ndarray, shape (N, 15)
     per_type : int
         Samples shown per type (chosen at random with ``seed``; fewer if there are fewer).
@@ -102,7 +111,7 @@ def draw_sample_grid(images, labels, per_type: int = 8, scale: int = 4, seed: in
     size = images.shape[1]
     cell = size * scale
     pad, label_w = 4, 120
-    cls_of = dict(_GRID_TYPES)
+    cls_of = TYPE_CLS
     unknown = [t for t in types if t not in cls_of]
     if unknown:
         raise ValueError(f"unknown sample types {unknown}; valid: {list(cls_of)}")
@@ -120,18 +129,88 @@ def draw_sample_grid(images, labels, per_type: int = 8, scale: int = 4, seed: in
             lab = labels[k]
             if t in ("pos", "part"):
                 # face = crop + offsets * (S) with the crop at [0, S - 1]; pixel i covers [i*scale, (i+1)*scale)
-                fx1, fy1 = lab[1] * size, lab[2] * size
-                fx2, fy2 = (size - 1) + lab[3] * size, (size - 1) + lab[4] * size
+                dx1, dy1, dx2, dy2 = lab[BOX]
+                fx1, fy1 = dx1 * size, dy1 * size
+                fx2, fy2 = (size - 1) + dx2 * size, (size - 1) + dy2 * size
                 p1 = (int(round(fx1 * scale)), int(round(fy1 * scale)))
                 p2 = (int(round((fx2 + 1) * scale)) - 1, int(round((fy2 + 1) * scale)) - 1)
                 cv2.rectangle(tile, p1, p2, (0, 255, 0), 1)
             if t == "landmark":
-                for j, colour in enumerate(_GRID_POINT_COLOURS):
+                for (x, y), colour in zip(lab[LANDMARKS].reshape(5, 2), _GRID_POINT_COLOURS):
                     # pixel index x sits at the centre of its enlarged cell
-                    px = (lab[5 + 2 * j] * size + 0.5) * scale
-                    py = (lab[6 + 2 * j] * size + 0.5) * scale
+                    px = (x * size + 0.5) * scale
+                    py = (y * size + 0.5) * scale
                     cv2.circle(tile, (int(round(px)), int(round(py))), max(1, scale // 2), colour, -1)
             grid[y0:y0 + cell, x0:x0 + cell] = tile
     if path is not None:
         cv2.imwrite(str(path), grid)
     return grid
+
+
+# ----------------------------------------------------------------------------------------------------
+# Curves
+
+def plot_pr_curves(result, label: str = "MTCNN", path=None, fig=None):
+    """Precision-recall curves of the three settings, one panel each, AP in the legend.
+
+    Parameters
+    ----------
+    result : mtcnn_gluon.eval.wider.WiderResult
+    label : str
+        Legend name of the method.
+    path : path, optional
+        Save the figure there too (format from the suffix).
+    fig : matplotlib.figure.Figure, optional
+        Draw into this figure instead of a new one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    settings = list(result.ap)
+    if fig is None:
+        fig = Figure(figsize=(4 * len(settings), 4), layout="constrained")
+    axes = fig.subplots(1, len(settings), squeeze=False)[0]
+    for ax, s in zip(axes, settings):
+        ax.plot(result.recall[s], result.precision[s], lw=2, label=f"{label} {result.ap[s]:.3f}")
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="Recall", ylabel="Precision",
+               title=f"{s}: {result.n_faces[s]} faces, {result.n_images[s]} images")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower left")
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+_CURVE_PANELS = (
+    ("classification", (("train_cls_loss", "train CE (OHEM)"), ("val_cls_loss", "val CE"))),
+    ("accuracy", (("val_acc", "val acc"), ("val_pos_acc", "val pos acc"), ("val_neg_acc", "val neg acc"),
+                  ("val_recall", "val recall"))),
+    ("box L2", (("train_box_loss", "train"), ("val_box_l2", "val"))),
+    ("landmark L2", (("train_landmark_loss", "train"), ("val_landmark_l2", "val"))),
+)
+
+
+def plot_training_curves(rows, net_name: str, path=None):
+    """The four panels of a training run (classification loss, accuracies and recall, box and landmark L2)
+    against the epoch, from the rows of ``metrics.csv``; saved to ``path`` atomically when given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = Figure(figsize=(16, 3.6), layout="tight")
+    axes = fig.subplots(1, len(_CURVE_PANELS))
+    ep = [r["epoch"] for r in rows]
+    for ax, (title, series) in zip(axes, _CURVE_PANELS):
+        for key, label in series:
+            ax.plot(ep, [r.get(key, float("nan")) for r in rows], marker="o", ms=3, label=label)
+        ax.set_title(f"{net_name}: {title}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if path is not None:
+        tmp = os.path.join(os.path.dirname(os.fspath(path)), ".curves.tmp.png")
+        fig.savefig(tmp, dpi=80)
+        os.replace(tmp, path)
+    return fig

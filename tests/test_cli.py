@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from mtcnn_gluon import boxes as bx
+from mtcnn_gluon.utils import boxes as bx
 from mtcnn_gluon.cli import main
 
 
@@ -50,7 +50,7 @@ def test_eval_scores_a_predictions_json(data_root, tmp_path):
 
 
 def test_demo_finds_the_astronaut_with_the_published_cascade_and_no_data(tmp_path):
-    from mtcnn_gluon.datasets.toy import ASTRONAUT_FACE
+    from mtcnn_gluon.data.toy import ASTRONAUT_FACE
 
     assert main(["demo", "--out", str(tmp_path), "--data-root", ""]) == 0
     doc = json.loads((tmp_path / "detections.json").read_text())

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mtcnn_gluon import course
-from mtcnn_gluon.datasets.toy import ASTRONAUT_FACE
+from mtcnn_gluon.cli import main
+from mtcnn_gluon.data.toy import ASTRONAUT_FACE
 
 
 def test_resolve_data_root_builds_the_toy_set_only_without_data_root(tmp_path):
@@ -27,7 +28,7 @@ def test_save_params_and_figure_path(tmp_path):
 
 
 def test_pipeline_config_applies_only_given_changes():
-    from mtcnn_gluon.pipeline import PipelineConfig
+    from mtcnn_gluon.config import PipelineConfig
 
     assert course.pipeline_config("smoke") == PipelineConfig.preset("smoke")
     cfg = course.pipeline_config("smoke", epochs={"pnet": 5, "rnet": 0}, steps_per_epoch=3, val_limit=None, workers=1)
@@ -73,4 +74,4 @@ def test_write_index_links_notebooks_and_figures(tmp_path):
 
 def test_cli_rejects_unknown_notebooks():
     with pytest.raises(SystemExit, match="unknown notebooks"):
-        course.main(["run", "--run-dir", "unused", "--only", "00,99"])
+        main(["course", "run", "--run-dir", "unused", "--only", "00,99"])

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from mtcnn_gluon import boxes as bx
-from mtcnn_gluon.detector import MTCNNDetector, crop_and_resize, pyramid_scales
-from mtcnn_gluon.images import read_image
+from mtcnn_gluon.utils import boxes as bx
+from mtcnn_gluon.detector import MTCNNDetector, pyramid_scales
+from mtcnn_gluon.utils.images import crop_and_resize
+from mtcnn_gluon.utils.images import read_image
 
 
 @pytest.fixture(scope="module")

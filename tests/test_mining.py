@@ -2,7 +2,9 @@
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 
-from mtcnn_gluon.mining import MiningConfig, label_windows
+from mtcnn_gluon.config import MiningConfig
+
+from mtcnn_gluon.mining import label_windows
 
 
 def test_label_windows_by_iou_hand_worked():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mtcnn_gluon import course
-from mtcnn_gluon.datasets.toy import ASTRONAUT_FACE
+from mtcnn_gluon.data.toy import ASTRONAUT_FACE
 
 NOTEBOOK_DIR = course.notebooks_dir()
 #: Smaller than the smoke preset, so that each papermill run fits CI (2 cores): fewer images mined, capped epochs.
@@ -98,7 +98,7 @@ def _check_run(run_dir: Path):
 
 def _check_astronaut(run_dir: Path, labels):
     """Notebook 09: the listed cascades find the astronaut's face (IoU >= 0.5 with the hand-checked box)."""
-    from mtcnn_gluon import boxes as bx
+    from mtcnn_gluon.utils import boxes as bx
 
     found = json.loads((run_dir / "detect" / "detections.json").read_text())
     for label in labels:

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from mtcnn_gluon.datasets.toy import build_toy_dataset
-from mtcnn_gluon.pipeline import PipelineConfig, publish_cascade, run_pipeline
+from mtcnn_gluon.data.toy import build_toy_dataset
+from mtcnn_gluon.config import PipelineConfig
+from mtcnn_gluon.pipeline import publish_cascade, run_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 Runs on tiny synthetic records written with the real RecordWriter, on CPU, in seconds.
 """
-import argparse
 import json
 import os
 import shutil
@@ -11,10 +10,14 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from mtcnn_gluon.models import get_net, load_weights
-from mtcnn_gluon.records import RecordWriter, make_labels, write_typed_records
-from mtcnn_gluon.train import (METRIC_COLUMNS, TrainConfig, add_train_parser, find_records, fit, flip_samples,
-                               latest_checkpoint, make_lr_scheduler)
+from mtcnn_gluon.model.nets import get_net, load_weights
+from mtcnn_gluon.data.records import RecordWriter, write_typed_records
+from mtcnn_gluon.utils.labels import make_labels
+from mtcnn_gluon.checkpoint import latest_checkpoint
+from mtcnn_gluon.config import TrainConfig
+from mtcnn_gluon.data.batching import find_records, flip_samples
+from mtcnn_gluon.cli import main
+from mtcnn_gluon.train import METRIC_COLUMNS, fit, make_lr_scheduler
 
 
 def _synthetic(n, size, seed):
@@ -156,12 +159,8 @@ def test_rnet_balanced_batches_adam_and_cli(tmp_path, capsys):
     images, labels = _synthetic(96, 24, 1)
     write_typed_records(tmp_path / "records" / "rnet", images, labels)
     assert sorted(find_records("rnet", tmp_path / "records")) == ["landmark", "neg", "part", "pos"]
-    parser = argparse.ArgumentParser()
-    add_train_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["train", "rnet", "--records", str(tmp_path / "records"), "--out",
-                              str(tmp_path / "run"), "--smoke", "--batch-size", "24", "--optimizer", "adam",
-                              "--epochs", "1", "--no-progress"])
-    assert args.func(args) == 0
+    assert main(["train", "rnet", "--records", str(tmp_path / "records"), "--out", str(tmp_path / "run"),
+                 "--smoke", "--batch-size", "24", "--optimizer", "adam", "--epochs", "1", "--no-progress"]) == 0
     assert "rnet.params" in capsys.readouterr().out
     net = get_net("rnet")
     load_weights(net, tmp_path / "run" / "rnet.params")

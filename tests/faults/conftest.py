@@ -143,7 +143,7 @@ def random_cascade(tmp_path_factory):
     """A weights folder with randomly initialised pnet/rnet/onet.params (seeded)."""
     import mxnet as mx
 
-    from mtcnn_gluon.models import get_net, save_weights
+    from mtcnn_gluon.model.nets import get_net, save_weights
 
     folder = tmp_path_factory.mktemp("random_cascade")
     mx.random.seed(0)

@@ -24,9 +24,9 @@ import json
 import numpy as np
 import pytest
 
-from mtcnn_gluon.data_cli import build_pnet_records
-from mtcnn_gluon.datasets.facepoint import parse_facepoint_list
-from mtcnn_gluon.datasets.wider import AnnotationFormatError, parse_wider_annotations
+from mtcnn_gluon.data.build import build_pnet_records
+from mtcnn_gluon.data.facepoint import parse_facepoint_list
+from mtcnn_gluon.data.wider import AnnotationFormatError, parse_wider_annotations
 
 from .conftest import make_dataset, wider_list
 
@@ -105,7 +105,7 @@ def test_wider_odd_boxes_are_kept_flagged_and_counted_in_the_run_summary(tmp_pat
                                       "negative_coordinates": 1, "smaller_than_min_face": 0}
     assert summary["skipped"]["count"] == 0
     assert summary["wider_images_without_samples"] == 0
-    from mtcnn_gluon.records import read_meta, read_records
+    from mtcnn_gluon.data.records import read_meta, read_records
 
     _, labels = read_records(tmp_path / "out" / "pnet" / "train")
     meta = read_meta(tmp_path / "out" / "pnet" / "train")

@@ -70,33 +70,28 @@ def test_500_faces_bounded_by_max_candidates(detector):
     det, reference = detector
     grid = _crowd()
     sizes = []
-    forward = det._forward
+    guarded = det.with_config(min_face=30, max_candidates=300)  # at most 300 windows go on to RNet and ONet
+    forward = guarded.forward
 
-    def counting(net, batch, chunk):
+    def counting(stage, batch):
         sizes.append(len(batch))
-        return forward(net, batch, chunk)
+        return forward(stage, batch)
 
-    det._forward = counting
-    old = det.config.max_candidates, det.config.min_face
-    try:
-        det.config.min_face = 30
-        det.config.max_candidates = 300  # the guard: at most this many windows go on to RNet and to ONet
-        t0 = time.perf_counter()
-        windows = det.run_pnet(grid)
-        boxes, pts = det.detect(grid)
-        seconds = time.perf_counter() - t0
-        assert len(windows) == 300
-        assert sizes and max(sizes) <= 300
-        assert len(boxes) <= 300 and pts.shape == (len(boxes), 5, 2)
-        assert seconds < 90
-        if reference:
-            # the default guard (20000) is far above what 500 faces need: every face is found
-            det.config.max_candidates = 20000
-            boxes, _ = det.detect(grid)
-            cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-            cell = (cy // 40).astype(int) * 25 + (cx // 40).astype(int)
-            assert len(boxes) == 500
-            assert np.array_equal(np.sort(cell), np.arange(500))  # one face in every cell
-    finally:
-        det._forward = forward
-        det.config.max_candidates, det.config.min_face = old
+    guarded.forward = counting
+    t0 = time.perf_counter()
+    windows = guarded.run_pnet(grid)
+    boxes, pts = guarded.detect(grid)
+    seconds = time.perf_counter() - t0
+    assert len(windows) == 300
+    assert sizes and max(sizes) <= 300
+    assert len(boxes) <= 300 and pts.shape == (len(boxes), 5, 2)
+    assert seconds < 90
+    assert det.config.max_candidates == 20000 and det.config.min_face == 20  # the original is untouched
+    if reference:
+        # the default guard (20000) is far above what 500 faces need: every face is found
+        boxes, _ = det.with_config(min_face=30).detect(grid)
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        cell = (cy // 40).astype(int) * 25 + (cx // 40).astype(int)
+        assert len(boxes) == 500
+        assert np.array_equal(np.sort(cell), np.arange(500))  # one face in every cell
+

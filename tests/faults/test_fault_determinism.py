@@ -4,9 +4,9 @@ import csv
 import numpy as np
 import pytest
 
-from mtcnn_gluon.data_cli import build_pnet_records
+from mtcnn_gluon.data.build import build_pnet_records
 from mtcnn_gluon.detector import MTCNNDetector
-from mtcnn_gluon.records import read_meta
+from mtcnn_gluon.data.records import read_meta
 
 from .conftest import json_without, make_dataset, noise_image, run
 
@@ -35,9 +35,9 @@ def _same_record(a, b):
 FORK_AFTER_DETECTOR = """
 import sys
 import numpy as np
-from mtcnn_gluon.data_cli import build_pnet_records
+from mtcnn_gluon.data.build import build_pnet_records
 from mtcnn_gluon.detector import MTCNNDetector
-from mtcnn_gluon.models import get_net
+from mtcnn_gluon.model.nets import get_net
 # run MXNet and cv2 in this process first (as a notebook does), then fork workers for sampling
 det = MTCNNDetector(get_net("pnet"), get_net("rnet"), get_net("onet"), thresholds=(0, 0, 0), max_candidates=50)
 det.detect(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8))
@@ -62,8 +62,10 @@ def test_same_seed_same_records_for_any_worker_count_and_another_seed_differs(da
 
 
 def test_same_seed_same_training_curve(tmp_path):
-    from mtcnn_gluon.records import RecordWriter, make_labels
-    from mtcnn_gluon.train import TrainConfig, fit
+    from mtcnn_gluon.data.records import RecordWriter
+    from mtcnn_gluon.utils.labels import make_labels
+    from mtcnn_gluon.config import TrainConfig
+    from mtcnn_gluon.train import fit
 
     rng = np.random.default_rng(1)
     n = 192

@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 import pytest
 
-from mtcnn_gluon.datasets.wider import parse_wider_annotations
+from mtcnn_gluon.data.wider import parse_wider_annotations
 from mtcnn_gluon.detector import MTCNNDetector, detect_files
-from mtcnn_gluon.images import ImageReadError, read_image
+from mtcnn_gluon.utils.images import ImageReadError, read_image
 from mtcnn_gluon.config import SamplingConfig
-from mtcnn_gluon.sampling import generate_pnet_samples
+from mtcnn_gluon.data.sampling import generate_pnet_samples
 
 from .conftest import noise_image, wider_list, write_image
 

@@ -13,7 +13,9 @@ import os
 import numpy as np
 import pytest
 
-from mtcnn_gluon.records import RecordWriter, make_labels, read_meta
+from mtcnn_gluon.data.records import RecordWriter, read_meta
+
+from mtcnn_gluon.utils.labels import make_labels
 
 from .conftest import HARNESS, json_without, make_dataset, patch_env, run, run_and_kill
 
@@ -37,7 +39,7 @@ def test_kill_9_during_pnet_data_generation_then_rerun_gives_identical_records(t
     out = tmp_path / "killed"
     marker = tmp_path / "kill-now"
     run_and_kill(args + ["--out", out], marker, tmp_path / "killed.log",
-                 env=patch_env("mtcnn_gluon.sampling:_pnet_task", 4, marker))  # killed at image 5 of 10
+                 env=patch_env("mtcnn_gluon.data.sampling:_pnet_task", 4, marker))  # killed at image 5 of 10
     pnet = out / "pnet"
     assert not pnet.exists() or not any(pnet.glob("train.*")), "nothing may be written before the data is whole"
 
@@ -67,9 +69,10 @@ def test_kill_9_during_pnet_data_generation_then_rerun_gives_identical_records(t
 
 MINE_SCRIPT = """
 import json, sys
-from mtcnn_gluon.datasets.wider import load_wider
+from mtcnn_gluon.data.wider import load_wider
 from mtcnn_gluon.detector import MTCNNDetector
-from mtcnn_gluon.mining import MiningConfig, mine_hard_examples
+from mtcnn_gluon.config import MiningConfig
+from mtcnn_gluon.mining import mine_hard_examples
 weights, data_root, out = sys.argv[1:4]
 det = MTCNNDetector.from_weights(weights, stages=("pnet",))
 summary = mine_hard_examples(det, load_wider(data_root, "train"), "rnet", out, MiningConfig(shard_size=2),
@@ -162,7 +165,7 @@ def test_kill_9_during_training_resumes_to_identical_parameters(tmp_path, tiny_p
     (partial / "state.json").write_text(json.dumps(dict(state, epoch=3)))
     (partial / "pnet.params").write_bytes((ckpts / "epoch-0001" / "pnet.params").read_bytes())
 
-    from mtcnn_gluon.train import latest_checkpoint
+    from mtcnn_gluon.checkpoint import latest_checkpoint
 
     assert latest_checkpoint(out) == os.fspath(ckpts / "epoch-0001")
     _ok(run(args + ["--out", out, "--resume"]))
@@ -176,7 +179,8 @@ def test_kill_9_during_training_resumes_to_identical_parameters(tmp_path, tiny_p
 
 def test_old_pickled_optimizer_state_is_refused_on_resume(tmp_path, tiny_pnet_records):
     """Checkpoints of older versions hold Trainer.save_states output (a pickle): never loaded unasked."""
-    from mtcnn_gluon.train import TrainConfig, fit
+    from mtcnn_gluon.config import TrainConfig
+    from mtcnn_gluon.train import fit
 
     cfg = TrainConfig.preset("pnet", epochs=1, batch_size=64, steps_per_epoch=1, seed=0)
     fit(tiny_pnet_records, tmp_path, cfg, progress=False)

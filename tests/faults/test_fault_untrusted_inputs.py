@@ -11,7 +11,7 @@ import pytest
 
 import mtcnn_gluon
 from mtcnn_gluon.detector import MTCNNDetector
-from mtcnn_gluon.models import WeightsError, get_net, load_weights, save_weights
+from mtcnn_gluon.model.nets import WeightsError, get_net, load_weights, save_weights
 
 PACKAGE = Path(mtcnn_gluon.__file__).parent
 
@@ -81,7 +81,7 @@ def test_saved_weights_round_trip(tmp_path):
 
 #: The single pickle load the package keeps: older training checkpoints, only when the user sets
 #: MTCNN_TRUST_PICKLED_CHECKPOINTS=1 (see mtcnn_gluon/train.py, _load_legacy_trainer_states).
-ALLOWED = {("train.py", "_load_legacy_trainer_states", "load_states")}
+ALLOWED = {("checkpoint.py", "_load_legacy_trainer_states", "load_states")}
 
 
 def _calls(tree):
@@ -130,7 +130,7 @@ def test_package_source_never_enables_pickle_loading():
 
 
 def test_the_one_allowed_pickle_load_is_guarded_by_an_explicit_opt_in():
-    src = (PACKAGE / "train.py").read_text(encoding="utf-8")
+    src = (PACKAGE / "checkpoint.py").read_text(encoding="utf-8")
     body = src[src.index("def _load_legacy_trainer_states"):]
     body = body[:body.index("\ndef ", 1)]
     guard = body.index('if os.environ.get(_TRUST_LEGACY_ENV) != "1":')

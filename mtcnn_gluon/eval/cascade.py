@@ -1,0 +1,75 @@
+"""The one evaluation flow: detect on the WIDER val images → predictions → WIDER FACE AP → landmark NME.
+
+:func:`evaluate_cascade` is what ``python -m mtcnn_gluon eval``, the pipeline's ``evaluate`` step and the
+course's comparison of cascades run, so the three report the same numbers for the same cascade.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.facepoint import holdout_indices
+from ..detector import MTCNNDetector, detect_files, predict_landmarks
+from ..utils.files import write_json
+from ..viz import plot_pr_curves
+from .landmarks import evaluate_landmarks
+from .predictions import write_wider_predictions
+from .wider import evaluate_wider, present_val_images, val_image_file
+
+__all__ = ["evaluate_cascade"]
+
+
+def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: int | None = None,
+                     landmark_faces: int | None = None, label: str = "MTCNN", settings: dict | None = None,
+                     progress: bool = True) -> dict:
+    """Score a cascade with the official WIDER FACE protocol and the landmark NME.
+
+    Parameters
+    ----------
+    detector : MTCNNDetector
+    data_root : path
+        Holds ``WIDER_FACE/`` (val images and ``eval_tools/ground_truth``) and ``landmarks/``.
+    out : path, optional
+        When given, receives ``predictions.json`` (detections JSON, with ``settings``),
+        ``wider_predictions/`` (the official text layout), ``wider_ap.json``, ``pr_curves.png``,
+        ``landmarks.json`` and ``summary.json`` (``{"wider": ..., "landmarks": ...}``).
+    val_limit : int, optional
+        Only the first N present val images (None: all).
+    landmark_faces : int, optional
+        The first N held-out landmark faces (None: all 1,000; 0: no landmark evaluation).
+    label : str
+        Legend of the PR curves.
+    settings : dict, optional
+        Added to the detector's settings in ``predictions.json`` (e.g. the weights' name).
+
+    Returns
+    -------
+    dict
+        ``{"wider": WiderResult, "landmarks": LandmarkResult or None, "predictions": detections,
+        "skipped": {path: reason}}``.
+    """
+    keys = present_val_images(data_root)
+    keys = keys[:val_limit] if val_limit else keys
+    found = detect_files(detector, [val_image_file(k) for k in keys], root=data_root, progress=progress)
+    preds = {k: np.asarray(v["boxes"], float).reshape(-1, 5) for k, v in found["images"].items()}
+    wider = evaluate_wider(preds, Path(data_root), images=keys)
+    landmarks = None
+    if landmark_faces != 0:
+        held = holdout_indices(data_root)
+        landmarks = evaluate_landmarks(lambda imgs, boxes: predict_landmarks(detector, imgs, boxes), data_root,
+                                       indices=held[:landmark_faces] if landmark_faces else held,
+                                       progress=progress)
+    if out is not None:
+        out = Path(out)
+        write_json(out / "predictions.json", {"settings": {**detector.settings(), **(settings or {})},
+                                              "images": found["images"], "skipped": found["skipped"]})
+        write_wider_predictions(preds, out / "wider_predictions")
+        write_json(out / "wider_ap.json", wider.to_dict())
+        plot_pr_curves(wider, label=label, path=out / "pr_curves.png")
+        summary = {"wider": wider.to_dict()}
+        if landmarks is not None:
+            write_json(out / "landmarks.json", landmarks.to_dict())
+            summary["landmarks"] = landmarks.to_dict()
+        write_json(out / "summary.json", summary)
+    return {"wider": wider, "landmarks": landmarks, "predictions": found["images"], "skipped": found["skipped"]}
