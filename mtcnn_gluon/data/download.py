@@ -31,6 +31,8 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence
 
+from tqdm import tqdm
+
 __all__ = ["Resource", "DATA_HUB", "DownloadError", "fetch", "unpack", "download_all", "file_digest"]
 
 
@@ -103,6 +105,24 @@ def _verify(path, res: Resource):
     return f"no published checksum; sha1 {file_digest(path, 'sha1')}"
 
 
+def _receive(resp, part: Path, have: int, progress: bool, chunk: int, url: str) -> None:
+    """Write one HTTP response to ``part``: appended after ``have`` bytes when the server honoured the
+    Range (206), from the start otherwise; raises :class:`DownloadError` when the body stops short."""
+    length = resp.headers.get("Content-Length")
+    if resp.status == 206:
+        total, mode = (have + int(length) if length is not None else None), "ab"
+    else:  # 200: full body (server without Range support, or a fresh start)
+        have, total, mode = 0, (int(length) if length is not None else None), "wb"
+    with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True, dynamic_ncols=True,
+                                     desc=part.name[:-len(".part")], disable=not progress) as bar:
+        for block in iter(lambda: resp.read(chunk), b""):
+            f.write(block)
+            bar.update(len(block))
+    got = part.stat().st_size
+    if total is not None and got < total:
+        raise DownloadError(f"{url}: connection closed after {got} of {total} bytes")
+
+
 def fetch(url: str, path, retries: int = 5, timeout: float = 60.0, progress: bool = True,
           chunk: int = 1 << 16, backoff: float = 0.5) -> Path:
     """Download ``url`` to ``path``, resuming a partial ``path.part`` with HTTP Range.
@@ -125,33 +145,7 @@ def fetch(url: str, path, retries: int = 5, timeout: float = 60.0, progress: boo
             req.add_header("Range", f"bytes={have}-")
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
-                status = resp.status
-                length = resp.headers.get("Content-Length")
-                if status == 206:
-                    total = have + int(length) if length is not None else None
-                    mode = "ab"
-                else:  # 200: full body (server without Range support, or a fresh start)
-                    have, total, mode = 0, (int(length) if length is not None else None), "wb"
-                bar = None
-                if progress:
-                    from tqdm import tqdm
-                    bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, dynamic_ncols=True,
-                               desc=path.name)
-                try:
-                    with open(part, mode) as f:
-                        while True:
-                            block = resp.read(chunk)
-                            if not block:
-                                break
-                            f.write(block)
-                            if bar is not None:
-                                bar.update(len(block))
-                finally:
-                    if bar is not None:
-                        bar.close()
-                got = part.stat().st_size
-                if total is not None and got < total:
-                    raise DownloadError(f"{url}: connection closed after {got} of {total} bytes")
+                _receive(resp, part, have, progress, chunk, url)
             os.replace(part, path)
             return path
         except urllib.error.HTTPError as err:
