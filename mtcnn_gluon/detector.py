@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import math
 import os
 
@@ -128,6 +129,17 @@ class MTCNNDetector:
         other.config = dataclasses.replace(self.config, **changes)
         return other
 
+    def fingerprint(self, stages=("pnet", "rnet", "onet")) -> str:
+        """SHA-1 of the weights of ``stages`` (those present): what was mined or trained from them is
+        stale when it changes."""
+        h = hashlib.sha1()
+        for name, net in zip(("pnet", "rnet", "onet"), (self.pnet, self.rnet, self.onet)):
+            if name in stages and net is not None:
+                for key, param in sorted(net.collect_params().items()):
+                    h.update(key.split("_", 1)[-1].encode())
+                    h.update(param.data(param.list_ctx()[0]).asnumpy().tobytes())
+        return h.hexdigest()
+
     def settings(self) -> dict:
         """The configuration as a JSON-friendly dict."""
         d = dataclasses.asdict(self.config)
@@ -172,6 +184,20 @@ class MTCNNDetector:
         hs, ws = int(math.ceil(h * scale)), int(math.ceil(w * scale))
         resized = cv2.resize(img, (ws, hs), interpolation=cv2.INTER_LINEAR)
         return self._net("pnet")(mx.nd.array(normalize(resized[None]), ctx=c))
+
+    def probability_map(self, img: np.ndarray, scale: float) -> np.ndarray:
+        """PNet's face probability for every 12 px window of ``img`` resized by ``scale`` (one pyramid level).
+
+        Cell ``(i, j)`` of the map is the window with top-left corner ``(2j, 2i)`` in the resized image
+        (stride 2), i.e. ``((2j + 1) / scale, (2i + 1) / scale)`` in the original's pixels as
+        :meth:`run_pnet` maps it.
+
+        Returns
+        -------
+        ndarray, shape (h, w), float32
+        """
+        cls, _, _ = self._pnet_scale(to_bgr(img), scale, self.ctx[0])
+        return mx.nd.softmax(cls, axis=1)[0, 1].asnumpy()
 
     def run_pnet(self, img: np.ndarray) -> np.ndarray:
         """Stage 1: candidate windows from the pyramid.

@@ -11,6 +11,8 @@ run resumes where it stopped. The final records are built from all shards in ima
 """
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -143,7 +145,12 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
     cfg = cfg or MiningConfig()
     out_dir = Path(out_dir)
     shard_dir = out_dir / "shards"
+    stages = ("pnet",) if stage == "rnet" else ("pnet", "rnet")
+    key = {"stage": stage, "weights": detector.fingerprint(stages), "seed": seed, "limit": limit,
+           "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}}
+    _discard_stale_shards(out_dir, key)
     shard_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "mining.json", key)
     detector = mining_detector(detector, cfg)
     images = wider.images[:limit] if limit else wider.images
     n_shards = (len(images) + cfg.shard_size - 1) // cfg.shard_size
@@ -156,7 +163,19 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
             continue
         save_npz(path, **_mine_shard(detector, wider, chunk, s * cfg.shard_size, stage, cfg, seed, bar))
     bar.close()
-    return _gather(shard_dir, n_shards, out_dir, stage, cfg, seed)
+    return dict(_gather(shard_dir, n_shards, out_dir, stage, cfg, seed), weights=key["weights"])
+
+
+def _discard_stale_shards(out_dir: Path, key: dict) -> None:
+    """Shards are reused only when mined by the same nets with the same settings: when the earlier nets
+    were retrained (or the settings changed) the shards and the gathered crops are removed."""
+    path = out_dir / "mining.json"
+    if not path.is_file() or json.loads(path.read_text()) == json.loads(json.dumps(key)):
+        return
+    print(f"{out_dir}: the earlier nets or the mining settings changed since these shards were mined: "
+          "mining again")
+    shutil.rmtree(out_dir / "shards", ignore_errors=True)
+    (out_dir / "mined.npz").unlink(missing_ok=True)
 
 
 def _mine_shard(detector, wider, chunk, first: int, stage: str, cfg: MiningConfig, seed: int, bar) -> dict:

@@ -20,6 +20,7 @@ Layout of ``<out>``::
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ from .utils.device import as_context_list
 from .utils.files import write_json
 
 __all__ = ["PipelineConfig", "STEPS", "run_pipeline", "step_data", "step_train", "step_mine", "step_evaluate",
-           "publish_cascade"]
+           "publish_cascade", "records_fingerprint"]
 
 STEPS = ("data", "train_pnet", "mine_rnet", "train_rnet", "mine_onet", "train_onet", "evaluate")
 
@@ -59,8 +60,29 @@ def step_data(data_root, out: Path, cfg: PipelineConfig, progress=True) -> dict:
     return {"pnet_counts": pnet.get("counts"), "landmark_counts": {s: v.get("counts") for s, v in lm.items()}}
 
 
+def records_fingerprint(records_dir) -> str:
+    """SHA-1 of the JSON summaries of the records in ``records_dir`` (settings, counts, and for mined
+    records the weights that mined them): it changes whenever the records were rebuilt differently."""
+    h = hashlib.sha1()
+    for path in sorted(Path(records_dir).glob("*.json")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def step_train(net: str, out: Path, cfg: PipelineConfig, ctx, progress=True) -> dict:
-    """Train ``net`` on ``<out>/data`` (resuming its checkpoints); copy its weights into ``<out>/cascade``."""
+    """Train ``net`` on ``<out>/data/<net>``; copy its weights into ``<out>/cascade``.
+
+    Training resumes from its checkpoints while its records are those it started on; when they were
+    rebuilt since (e.g. mined again after the earlier net was retrained), the old run is removed and the
+    net trains afresh, so the cascade never mixes a net with data it was not trained on.
+    """
+    inputs = {"records": records_fingerprint(out / "data" / net)}
+    stamp = out / net / "inputs.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) != inputs:
+        print(f"{out / net}: its records changed since it was trained: training {net} afresh")
+        shutil.rmtree(out / net)
+    write_json(stamp, inputs)
     tcfg = TrainConfig.preset(net, epochs=cfg.epochs[net], seed=cfg.seed, **cfg.train_overrides.get(net, {}))
     result = fit(out / "data", out / net, tcfg, ctx=ctx, resume=True, progress=progress)
     cascade = out / "cascade"

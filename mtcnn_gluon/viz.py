@@ -172,7 +172,13 @@ def plot_pr_curves(result, label: str = "MTCNN", path=None, fig=None):
         fig = Figure(figsize=(4 * len(settings), 4), layout="constrained")
     axes = fig.subplots(1, len(settings), squeeze=False)[0]
     for ax, s in zip(axes, settings):
-        ax.plot(result.recall[s], result.precision[s], lw=2, label=f"{label} {result.ap[s]:.3f}")
+        rec, prec = np.asarray(result.recall[s], float), np.asarray(result.precision[s], float)
+        ok = ~(np.isnan(rec) | np.isnan(prec))
+        # the curve has one point per threshold, most of them equal on small sets: draw its distinct points
+        # as markers joined by steps, so that even a single point (constant recall) is visible
+        pts = np.unique(np.column_stack([rec[ok], prec[ok]]), axis=0)
+        ax.plot(pts[:, 0], pts[:, 1], drawstyle="steps-post", lw=2, marker="o", ms=4,
+                label=f"{label} {result.ap[s]:.3f}")
         ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="Recall", ylabel="Precision",
                title=f"{s}: {result.n_faces[s]} faces, {result.n_images[s]} images")
         ax.grid(True, alpha=0.3)

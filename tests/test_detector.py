@@ -145,3 +145,27 @@ def test_detector_without_a_stage_says_so(data_root):
     assert len(pnet_only.run_pnet(img)) > 0
     with pytest.raises(ValueError, match="rnet"):
         pnet_only.detect(img)
+
+
+def test_probability_map_is_pnet_slid_over_the_resized_image(reference_weights):
+    """The map a lesson draws: PNet's softmax on the whole resized image, computed here without the detector."""
+    import cv2
+    import mxnet as mx
+
+    from mtcnn_gluon.model.nets import get_net, load_reference_weights
+    from mtcnn_gluon.data.toy import packaged_photos
+
+    img = packaged_photos(("astronaut",))["astronaut"]
+    det = MTCNNDetector.from_weights("reference", data_root=reference_weights.parent)
+    scale = 12 / 60
+    prob = det.probability_map(img, scale)
+    h, w = int(np.ceil(img.shape[0] * scale)), int(np.ceil(img.shape[1] * scale))
+    net = get_net("pnet")
+    load_reference_weights(net, reference_weights)
+    x = (cv2.resize(img, (w, h)).astype(np.float32).transpose(2, 0, 1)[None] - 127.5) / 128
+    cls, _, _ = net(mx.nd.array(x))
+    e = np.exp(cls.asnumpy()[0])
+    expected = e[1] / e.sum(axis=0)
+    assert prob.shape == expected.shape
+    np.testing.assert_allclose(prob, expected, atol=1e-5)
+    assert prob.max() > 0.9  # the face is there

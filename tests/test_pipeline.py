@@ -1,11 +1,13 @@
 """The resumable pipeline: step bookkeeping, settings guard, publishing (on the toy dataset, offline)."""
+import dataclasses
 import json
 
+import mxnet as mx
 import pytest
 
-from mtcnn_gluon.data.toy import build_toy_dataset
 from mtcnn_gluon.config import PipelineConfig
-from mtcnn_gluon.pipeline import publish_cascade, run_pipeline
+from mtcnn_gluon.data.toy import build_toy_dataset
+from mtcnn_gluon.pipeline import publish_cascade, run_pipeline, step_mine, step_train
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +17,7 @@ def toy_root(tmp_path_factory):
 
 def test_presets():
     full, smoke = PipelineConfig.preset("full"), PipelineConfig.preset("smoke")
-    assert full.wider_limit is None and full.epochs["pnet"] > smoke.epochs["pnet"]
+    assert full.wider_limit is None and smoke.wider_limit == 80 and full.epochs["rnet"] > smoke.epochs["rnet"]
     assert smoke.mining["max_windows"] == 300
     with pytest.raises(ValueError, match="'smoke' or 'full'"):
         PipelineConfig.preset("huge")
@@ -50,3 +52,35 @@ def test_publish_refuses_an_unfinished_run(toy_root, tmp_path):
     with pytest.raises(FileNotFoundError, match="not finished steps train_pnet, mine_rnet"):
         publish_cascade(out, tmp_path / "pretrained")
     assert not (tmp_path / "pretrained").exists()
+
+
+def test_retraining_an_earlier_net_rebuilds_what_depends_on_it(toy_root, tmp_path, capsys):
+    """Mining is keyed to the nets that mined: retrain PNet and the RNet shards are mined again, and RNet,
+    whose records changed, trains afresh instead of resuming on data it was not trained on."""
+    tiny = {net: {"steps_per_epoch": 2, "batch_size": 96, "max_val_samples": 200} for net in ("pnet", "rnet")}
+    cfg = PipelineConfig.preset("smoke", wider_limit=6, landmark_limit=40, workers=1, val_limit=3,
+                                epochs={"pnet": 1, "rnet": 1, "onet": 1}, train_overrides=tiny)
+    out = tmp_path / "run"
+    run_pipeline(toy_root, out, cfg, until="train_rnet", progress=False)
+    mined = json.loads((out / "mine_rnet" / "mining.json").read_text())
+    shard = out / "mine_rnet" / "shards" / "00000.npz"
+    before = shard.stat().st_mtime_ns
+    capsys.readouterr()
+
+    # the same PNet: shards reused, RNet resumes
+    step_mine("rnet", toy_root, out, cfg, [mx.cpu()], progress=False)
+    assert shard.stat().st_mtime_ns == before
+    step_train("rnet", out, cfg, [mx.cpu()], progress=False)
+    assert "afresh" not in capsys.readouterr().out
+
+    # PNet trained one epoch more: other weights, so the shards are mined again and RNet starts over
+    longer = dataclasses.replace(cfg, epochs={"pnet": 2, "rnet": 1, "onet": 1})
+    step_train("pnet", out, longer, [mx.cpu()], progress=False)
+    step_mine("rnet", toy_root, out, longer, [mx.cpu()], progress=False)
+    assert "mining again" in capsys.readouterr().out
+    assert json.loads((out / "mine_rnet" / "mining.json").read_text())["weights"] != mined["weights"]
+    assert shard.stat().st_mtime_ns != before
+    step_train("rnet", out, longer, [mx.cpu()], progress=False)
+    assert "training rnet afresh" in capsys.readouterr().out
+    rows = (out / "rnet" / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 2  # header + the one epoch of the new run, not the old run's rows

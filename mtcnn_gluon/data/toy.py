@@ -75,7 +75,7 @@ LANDMARK_NOTE = ("approximate: lfw_subset has no landmark annotations; every fac
                  "template (eyes, nose, mouth corners read off the mean of the 100 crops), scaled to the pasted "
                  "size and mirrored with the face - not per-face annotations")
 
-_VERSION = 1  # bump when the generated content changes
+_VERSION = 2  # bump when the generated content changes (2: no face covers another)
 
 
 def _to_bgr(img: np.ndarray) -> np.ndarray:
@@ -139,14 +139,20 @@ def _canvas(backgrounds: dict, rng, width: int, height: int):
 
 
 def _overlap(box, boxes) -> float:
-    """Largest share of ``box`` covered by any of ``boxes`` (inclusive pixel boxes)."""
+    """Largest share of either box that the other covers, over ``boxes`` (inclusive pixel boxes).
+
+    Both ways: a face pasted later must neither be hidden by an earlier one nor hide it (a hidden face
+    would stay in the labels: a phantom face the nets are asked to find).
+    """
     if not boxes:
         return 0.0
     b = np.asarray(boxes, np.float64)
     iw = np.minimum(box[2], b[:, 2]) - np.maximum(box[0], b[:, 0]) + 1
     ih = np.minimum(box[3], b[:, 3]) - np.maximum(box[1], b[:, 1]) + 1
     inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    return float((inter / ((box[2] - box[0] + 1) * (box[3] - box[1] + 1))).max())
+    area = (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+    areas = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    return float((inter / np.minimum(area, areas)).max())
 
 
 def _paste_faces(canvas, face_pool, distractors, rng, n_faces, min_face):

@@ -46,7 +46,7 @@ __all__ = [
     "WIDER_SETTINGS", "WIDER_IOU_THRESH", "WIDER_THRESH_NUM",
     "WiderGroundTruth", "WiderResult", "load_wider_gt", "wider_key", "present_val_images", "val_image_file",
     "official_overlap", "normalize_scores", "match_image", "image_pr_info", "voc_ap", "as_detections",
-    "evaluate_wider", "GT_SUBDIR",
+    "evaluate_wider", "GT_SUBDIR", "error_analysis",
 ]
 
 WIDER_SETTINGS = ("easy", "medium", "hard")
@@ -506,3 +506,51 @@ def evaluate_wider(predictions: Mapping[str, np.ndarray], gt, images: Iterable[s
                        n_faces=count_face, n_detections=int(sum(len(d) for d in dets.values())),
                        thresholds=_thresholds(thresh_num), precision=precision, recall=recall,
                        skipped=skipped)
+
+
+def error_analysis(predictions: Mapping[str, np.ndarray], gt, setting: str = "hard", score_thresh: float = 0.0,
+                   iou_thresh: float = WIDER_IOU_THRESH, images: Iterable[str] | None = None) -> dict:
+    """What a cascade got wrong, for people to look at: the faces it missed and the detections that hit none.
+
+    With the official overlap (:func:`official_overlap`): a face of ``setting`` is *missed* when no
+    detection with score ``>= score_thresh`` overlaps it by ``iou_thresh``; a detection is a *false
+    positive* when it overlaps no face at all by ``iou_thresh`` (faces outside the setting included, as the
+    protocol ignores those hits).
+
+    Parameters
+    ----------
+    predictions : mapping of path to array_like, shape (N, 5)
+        MTCNN convention, as for :func:`evaluate_wider`.
+    gt : WiderGroundTruth or path
+    setting : {'easy', 'medium', 'hard'}
+    score_thresh : float
+        Detections below it are left out (e.g. the detector's last threshold).
+    images : iterable of str, optional
+        Default: the val images in ``predictions``.
+
+    Returns
+    -------
+    dict
+        ``missed``: list of ``(key, box x1 y1 x2 y2, height)``, largest first; ``false_positives``: list of
+        ``(key, box, score)``, highest score first.
+    """
+    gt = _resolve_gt(gt)
+    dets = {wider_key(p): as_detections(b, p) for p, b in predictions.items()}
+    keys = [wider_key(k) for k in images] if images is not None else [k for k in gt.keys if k in dets]
+    missed, false = [], []
+    for k in keys:
+        d = dets.get(k, np.zeros((0, 5)))
+        d = d[d[:, 4] >= score_thresh]
+        faces = gt.boxes[k]
+        d_xywh = np.column_stack([d[:, 0], d[:, 1], d[:, 2] - d[:, 0] + 1, d[:, 3] - d[:, 1] + 1])
+        ov = _overlap_matrix(d_xywh, faces) if len(d) and len(faces) else np.zeros((len(d), len(faces)))
+        found = (ov >= iou_thresh).any(axis=0) if len(d) else np.zeros(len(faces), bool)
+        for i in gt.keep[setting][k]:
+            if not found[i]:
+                x, y, w, h = faces[i]
+                missed.append((k, (x, y, x + w - 1, y + h - 1), float(h)))
+        hits = (ov >= iou_thresh).any(axis=1) if len(faces) else np.zeros(len(d), bool)
+        false += [(k, tuple(float(v) for v in d[j, :4]), float(d[j, 4])) for j in np.flatnonzero(~hits)]
+    missed.sort(key=lambda t: -t[2])
+    false.sort(key=lambda t: -t[2])
+    return {"missed": missed, "false_positives": false}

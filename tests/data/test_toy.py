@@ -74,3 +74,24 @@ def test_deterministic_and_resumable(toy, tmp_path):
     (other / "keep.txt").write_text("not a toy set")
     with pytest.raises(FileExistsError):
         build_toy_dataset(other, **SMALL)
+
+
+def test_no_labelled_face_is_covered_by_another(tmp_path):
+    """The course's own toy set (default size): no face pasted later hides an earlier one, either way round.
+
+    A covered face would stay in the labels as a phantom the nets are asked to find (version 1 had 7 of 215
+    train and 2 of 79 val boxes more than half covered)."""
+    root = build_toy_dataset(tmp_path / "data")
+    worst = 0.0
+    for split in ("train", "val"):
+        for im in load_wider(root, split).images:
+            b = im.boxes
+            for i in range(len(b)):
+                for j in range(len(b)):
+                    if i == j:
+                        continue
+                    iw = min(b[i, 2], b[j, 2]) - max(b[i, 0], b[j, 0]) + 1
+                    ih = min(b[i, 3], b[j, 3]) - max(b[i, 1], b[j, 1]) + 1
+                    inter = max(iw, 0) * max(ih, 0)
+                    worst = max(worst, inter / ((b[i, 2] - b[i, 0] + 1) * (b[i, 3] - b[i, 1] + 1)))
+    assert worst < 0.1

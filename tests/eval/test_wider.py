@@ -324,3 +324,18 @@ def test_reference_detections_json(data_root, tmp_path):
     r2 = ev.evaluate_wider(pred.read_wider_predictions(tmp_path), data_root)
     for s in ev.WIDER_SETTINGS:
         assert r2.ap[s] == pytest.approx(r.ap[s], abs=1e-12)
+
+
+def test_error_analysis_lists_missed_faces_and_false_positives():
+    # one image, faces A (10 x 10 at 0,0; counted) and B (20 x 20 at 100,100; counted), C (ignored, 50,0)
+    gt = make_gt({"0--Parade/a": ([(0, 0, 9, 9), (100, 100, 19, 19), (50, 0, 9, 9)], [0, 1])})
+    preds = {"0--Parade/a": [det(0, 0, 9, 9, 0.9),      # finds A
+                             det(50, 0, 9, 9, 0.8),     # on the ignored face C: not a false positive
+                             det(200, 200, 9, 9, 0.7),  # hits nothing
+                             det(300, 0, 9, 9, 0.2)]}   # hits nothing, below the score threshold
+    r = ev.error_analysis(preds, gt, setting="hard", score_thresh=0.5)
+    assert [(k, h) for k, _, h in r["missed"]] == [("0--Parade/a", 19.0)]  # B, its WIDER height
+    assert r["missed"][0][1] == (100, 100, 118, 118)
+    assert [(k, s) for k, _, s in r["false_positives"]] == [("0--Parade/a", 0.7)]
+    everything = ev.error_analysis(preds, gt, setting="hard")
+    assert [s for _, _, s in everything["false_positives"]] == [0.7, 0.2]
