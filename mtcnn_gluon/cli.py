@@ -11,9 +11,11 @@ course then builds the embedded toy dataset). GPUs are chosen with ``--gpus 0,1`
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import cv2
@@ -29,6 +31,7 @@ from .eval.predictions import score_predictions_json
 from .gpu import gpu_check
 from .pipeline import STEPS, publish_cascade, run_pipeline
 from .train import fit
+from .utils.checks import OutputLock, UserError, check_writable, same_file
 from .utils.device import contexts
 from .utils.files import write_json
 from .utils.images import read_image
@@ -39,14 +42,57 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 # ------------------------------------------------------------------------------------------ helpers
 
+def _typed(convert, ok, what):
+    """An argparse type: ``convert(text)`` that must satisfy ``ok``; argparse names the option on failure."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int = _typed(int, lambda v: v >= 1, "an integer >= 1")
+nonneg_int = _typed(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _typed(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+nonneg_float = _typed(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+min_face_px = _typed(float, lambda v: math.isfinite(v) and v >= 1, "a face size in px >= 1")
+pyramid_factor = _typed(float, lambda v: math.isfinite(v) and 0 < v < 1, "a number between 0 and 1")
+angle_degrees = _typed(float, lambda v: math.isfinite(v) and 0 <= v <= 180, "an angle in [0, 180] degrees")
+
+
 def _floats(text: str, n: int, name: str):
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{name}: expected {n} comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {n} comma-separated numbers, got {text!r}") from None
     if len(values) != n:
-        raise argparse.ArgumentTypeError(f"{name}: expected {n} values, got {len(values)} in {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {n} values, got {len(values)} in {text!r}")
+    if not all(math.isfinite(v) and 0 <= v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected probabilities in [0, 1], got {text!r}")
     return values
+
+
+def _ratio(text: str):
+    parts = text.split(":")
+    try:
+        values = [float(v) for v in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected neg:pos:part:landmark numbers like 3:1:1:2, got {text!r}") from None
+    if len(values) != 4 or not all(math.isfinite(v) and v >= 0 for v in values) or not any(values):
+        raise argparse.ArgumentTypeError(f"expected four shares >= 0 (not all 0) like 3:1:1:2, got {text!r}")
+    return dict(zip(("neg", "pos", "part", "landmark"), values))
+
+
+def _gpu_ids(text: str):
+    try:
+        contexts(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated GPU ids like 0,1, got {text!r}") from None
+    return text
 
 
 def _add_data_root(p, what: str = "shared data folder"):
@@ -55,13 +101,15 @@ def _add_data_root(p, what: str = "shared data folder"):
 
 
 def _add_gpus(p):
-    p.add_argument("--gpus", default="", help="GPU ids, e.g. 0,1 (default: CPU)")
+    p.add_argument("--gpus", type=_gpu_ids, default="", help="GPU ids, e.g. 0,1 (default: CPU)")
 
 
 def _need_data_root(args) -> str:
     if not args.data_root:
-        raise SystemExit(f"{args.command}: --data-root (or $MTCNN_DATA_ROOT) is required: the folder holding "
-                         "WIDER_FACE/ and landmarks/")
+        raise UserError(f"{args.command}: --data-root (or $MTCNN_DATA_ROOT) is required: the folder holding "
+                        "WIDER_FACE/ and landmarks/")
+    if not os.path.isdir(args.data_root):
+        raise UserError(f"--data-root {args.data_root}: no such folder")
     return args.data_root
 
 
@@ -77,10 +125,10 @@ def _add_detector_options(p):
                    help="'reference' (original MTCNN from <data-root>/reference_mtcnn), 'pretrained' "
                         "(the cascade in this repo's pretrained/) or a folder with pnet/rnet/onet.params")
     _add_data_root(p)
-    p.add_argument("--min-face", type=float, default=20, help="smallest face to find, px (default 20)")
+    p.add_argument("--min-face", type=min_face_px, default=20, help="smallest face to find, px (default 20)")
     p.add_argument("--thresholds", type=lambda t: _floats(t, 3, "--thresholds"), default=(0.6, 0.7, 0.7),
                    help="PNet,RNet,ONet face-probability thresholds (default 0.6,0.7,0.7)")
-    p.add_argument("--factor", type=float, default=0.709, help="pyramid scale factor (default 0.709)")
+    p.add_argument("--factor", type=pyramid_factor, default=0.709, help="pyramid scale factor (default 0.709)")
     _add_gpus(p)
 
 
@@ -90,60 +138,99 @@ def _detector(args):
 
 
 def _image_paths(inputs):
-    paths, missing = [], []
+    """Image files named or found (recursively) in folders; ``(paths, not_images)``: files of folders that are
+    not images (by extension) and folders that could not be read, named so that nothing goes unsaid."""
+    paths, missing, not_images = [], [], []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths += sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+            def unreadable(err):
+                not_images.append(f"{err.filename}: folder not readable ({err.strerror})")
+            for folder, dirs, files in sorted(os.walk(p, onerror=unreadable)):
+                dirs.sort()
+                for name in sorted(files):
+                    f = Path(folder) / name
+                    (paths if f.suffix.lower() in IMAGE_EXTENSIONS else not_images).append(
+                        str(f) if f.suffix.lower() in IMAGE_EXTENSIONS else f"{f}: not an image file ({f.suffix or 'no extension'})")
         elif p.is_file():
             paths.append(item)
         else:
             missing.append(item)
     if missing:
         raise SystemExit(f"detect: not found: {', '.join(missing)}")
-    return paths
+    return paths, not_images
 
 
-# ------------------------------------------------------------------------------ detect, eval, demo
+def _check_outputs(inputs, out=None, json_path=None):
+    """Refuse outputs that would overwrite or land among the inputs; prove they can be written."""
+    for item in inputs:
+        if json_path and (same_file(json_path, item) or Path(json_path).resolve() == Path(item).resolve()):
+            raise UserError(f"--json {json_path}: is one of the inputs; it would be overwritten")
+        if out and Path(item).is_dir():
+            o, i = Path(out).resolve(), Path(item).resolve()
+            if o == i or i in o.parents:
+                raise UserError(f"--out {out}: inside the input folder {item}; the annotated images would be "
+                                "read as inputs by the next run")
+    if out:
+        check_writable(out, "--out")
+    if json_path:
+        check_writable(Path(json_path).resolve().parent, "--json")
+
 
 def cmd_detect(args):
-    paths = _image_paths(args.inputs)
-    det = _detector(args)
-    result = detect_files(det, paths)
+    paths, not_images = _image_paths(args.inputs)
     out = Path(args.out) if args.out else None
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
+    json_path = Path(args.json) if args.json else (out / "detections.json" if out else Path("detections.json"))
+    _check_outputs(args.inputs, out, json_path)
+    det = _detector(args)
+    with OutputLock(out or json_path.resolve().parent, "--out" if out else "--json"):
+        result = detect_files(det, paths, exif=not args.no_exif)
+        skipped = dict(result["skipped"])
         for i, (path, r) in enumerate(result["images"].items()):
-            drawn = draw_detections(read_image(path), r["boxes"], r["landmarks"])
-            cv2.imwrite(str(out / f"{i:03d}_{Path(path).stem}.jpg"), drawn)
-    doc = {"settings": {**det.settings(), "weights": str(args.weights)}, "images": result["images"]}
-    if result["skipped"]:
-        doc["skipped"] = result["skipped"]
-    write_json(args.json or (out / "detections.json" if out else "detections.json"), doc)
+            if out:
+                drawn = draw_detections(read_image(path, exif=not args.no_exif), r["boxes"], r["landmarks"])
+                target = out / f"{i:03d}_{Path(path).stem}.jpg"
+                if not cv2.imwrite(str(target), drawn):
+                    raise UserError(f"--out {target}: could not write the annotated image")
+        doc = {"settings": {**det.settings(), "weights": str(args.weights)}, "images": result["images"]}
+        if skipped or not_images:
+            doc["skipped"] = {**skipped, **{n.split(": ", 1)[0]: n.split(": ", 1)[1] for n in not_images}}
+        write_json(json_path, doc)
     n = sum(len(r["boxes"]) for r in result["images"].values())
-    print(f"{n} faces in {len(result['images'])} images"
-          + (f"; {len(result['skipped'])} skipped: " + "; ".join(result["skipped"].values()) if result["skipped"] else ""))
-    return 0
+    print(f"{n} faces in {len(result['images'])} images; wrote {json_path}")
+    for line in list(skipped.items())[:20]:
+        print(f"skipped {line[0]}: {line[1]}")
+    if not_images:
+        print(f"left out {len(not_images)} files or folders that are not readable images, e.g. {not_images[0]}")
+    if skipped:
+        print(f"{len(skipped)} of {len(paths)} images could not be read (listed in {json_path} under 'skipped')")
+    return 1 if args.strict and (skipped or not_images) else 0
 
 
 def cmd_eval(args):
     data_root = _need_data_root(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.predictions:
-        result = score_predictions_json(args.predictions, data_root)
-        write_json(out / "wider_ap.json", result.to_dict())
-        plot_pr_curves(result, label=Path(args.predictions).stem, path=out / "pr_curves.png")
-    else:
-        r = evaluate_cascade(_detector(args), data_root, out=out, val_limit=args.limit or None,
-                             landmark_faces=0 if args.no_landmarks else None, label=str(args.weights),
-                             settings={"weights": str(args.weights)})
-        result = r["wider"]
-        if r["landmarks"] is not None:
-            print(r["landmarks"].summary())
+    out = check_writable(args.out)
+    with OutputLock(out):
+        if args.predictions:
+            result = score_predictions_json(args.predictions, data_root)
+            write_json(out / "wider_ap.json", result.to_dict())
+            plot_pr_curves(result, label=Path(args.predictions).stem, path=out / "pr_curves.png")
+            skipped = {}
+        else:
+            r = evaluate_cascade(_detector(args), data_root, out=out, val_limit=args.limit or None,
+                                 landmark_faces=0 if args.no_landmarks else None, label=str(args.weights),
+                                 settings={"weights": str(args.weights)})
+            result, skipped = r["wider"], r["skipped"]
+            if r["landmarks"] is not None:
+                print(r["landmarks"].summary())
     print(result.summary())
+    for path, why in skipped.items():
+        print(f"skipped {path}: {why}")
+    if skipped:
+        print(f"{len(skipped)} val images could not be read: their faces count as missed in the AP above "
+              f"(listed in {out}/predictions.json under 'skipped')")
     print(f"wrote {out}/wider_ap.json, {out}/pr_curves.png")
-    return 0
+    return 1 if args.strict and skipped else 0
 
 
 def cmd_demo(args):
@@ -179,14 +266,18 @@ def _add_detection_commands(sub):
     _add_detector_options(p)
     p.add_argument("--out", help="folder for annotated images")
     p.add_argument("--json", help="detections JSON (default <out>/detections.json)")
+    p.add_argument("--no-exif", action="store_true",
+                   help="use the pixels as stored, ignoring the EXIF orientation of phone photos")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any input was skipped")
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("eval", help="WIDER FACE AP (easy/medium/hard) and landmark NME")
     _add_detector_options(p)
     p.add_argument("--out", required=True, help="folder for predictions, AP JSON and PR figure")
     p.add_argument("--predictions", help="score this predictions JSON instead of detecting")
-    p.add_argument("--limit", type=int, default=0, help="only the first N val images (0 = all present)")
+    p.add_argument("--limit", type=nonneg_int, default=0, help="only the first N val images (0 = all present)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the landmark NME")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any val image could not be read")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="detect faces in photos shipped with installed packages")
@@ -198,35 +289,43 @@ def _add_detection_commands(sub):
 # ---------------------------------------------------------------------------------------------- data
 
 def _mix_from(args):
-    mix = RecordMixConfig(encoding=args.encoding)
     if getattr(args, "ratio", None):
-        parts = [float(v) for v in args.ratio.split(":")]
-        if len(parts) != 4:
-            raise SystemExit(f"--ratio: expected neg:pos:part:landmark, got {args.ratio!r}")
-        mix.pnet_ratio = dict(zip(("neg", "pos", "part", "landmark"), parts))
-    return mix
+        return RecordMixConfig(encoding=args.encoding, pnet_ratio=args.ratio)
+    return RecordMixConfig(encoding=args.encoding)
 
 
 def _exclude(args):
     return resolve_exclude(args.data_root, args.exclude, holdout=args.landmark_holdout == "eval")
 
 
+def _records_skipped(summary) -> int:
+    n = summary.get("skipped", {}).get("count", 0)
+    if n:
+        print(f"{n} files could not be read and were skipped (listed in the record's JSON under 'skipped')")
+    return n
+
+
 def cmd_data_pnet(args):
     data_root = _need_data_root(args)
     sampling = SamplingConfig(random_negatives=args.neg_per_image, min_face=args.min_face)
-    build_pnet_records(data_root, args.out, sampling=sampling, mix=_mix_from(args), seed=args.seed,
-                       workers=args.workers, limit=args.limit, landmark_limit=args.landmark_limit,
-                       exclude=_exclude(args), resume=not args.no_resume, progress=not args.no_progress)
-    return 0
+    with OutputLock(check_writable(args.out)):
+        summary = build_pnet_records(data_root, args.out, sampling=sampling, mix=_mix_from(args), seed=args.seed,
+                                     workers=args.workers, limit=args.limit, landmark_limit=args.landmark_limit,
+                                     exclude=_exclude(args), resume=not args.no_resume,
+                                     progress=not args.no_progress)
+    return 1 if _records_skipped(summary) and args.strict else 0
 
 
 def cmd_data_landmarks(args):
     data_root = _need_data_root(args)
-    build_landmark_records(data_root, args.out, sizes=args.sizes,
-                           landmark=LandmarkAugConfig(max_angle=args.max_angle), mix=_mix_from(args),
-                           seed=args.seed, workers=args.workers, limit=args.limit, exclude=_exclude(args),
-                           resume=not args.no_resume, progress=not args.no_progress)
-    return 0
+    with OutputLock(check_writable(args.out)):
+        summaries = build_landmark_records(data_root, args.out, sizes=args.sizes,
+                                           landmark=LandmarkAugConfig(max_angle=args.max_angle), mix=_mix_from(args),
+                                           seed=args.seed, workers=args.workers, limit=args.limit,
+                                           exclude=_exclude(args), resume=not args.no_resume,
+                                           progress=not args.no_progress)
+    skipped = max((_records_skipped(v) for v in summaries.values()), default=0)
+    return 1 if skipped and args.strict else 0
 
 
 def cmd_data_download(args):
@@ -237,8 +336,8 @@ def cmd_data_download(args):
 def _add_record_options(p):
     _add_data_root(p, "folder with WIDER_FACE/ and landmarks/")
     p.add_argument("--out", default="data/records", help="output folder (default: data/records)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the output depends on it only")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed; the output depends on it only")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.add_argument("--exclude", default=None, help="more landmark indices to hold out (.npy or text of integers)")
     p.add_argument("--landmark-holdout", choices=("eval", "none"), default="eval",
                    help="'eval' (default): leave out the faces the landmark NME is measured on "
@@ -247,6 +346,7 @@ def _add_record_options(p):
     p.add_argument("--encoding", choices=("raw", "png"), default="raw", help="image bytes in the records")
     p.add_argument("--no-resume", action="store_true", help="rebuild even when a complete record exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any image could not be read")
 
 
 def _add_data_commands(sub):
@@ -255,19 +355,20 @@ def _add_data_commands(sub):
 
     p = dsub.add_parser("pnet", help="PNet record from WIDER FACE train + CNN_FacePoint (12 px)")
     _add_record_options(p)
-    p.add_argument("--limit", type=int, default=None, help="use the first N WIDER images only")
-    p.add_argument("--landmark-limit", type=int, default=None, help="use the first N landmark faces only")
-    p.add_argument("--neg-per-image", type=int, default=SamplingConfig.random_negatives,
+    p.add_argument("--limit", type=positive_int, default=None, help="use the first N WIDER images only")
+    p.add_argument("--landmark-limit", type=positive_int, default=None, help="use the first N landmark faces only")
+    p.add_argument("--neg-per-image", type=nonneg_int, default=SamplingConfig.random_negatives,
                    help="random negatives per image")
-    p.add_argument("--min-face", type=int, default=SamplingConfig.min_face, help="smallest positive face, px")
-    p.add_argument("--ratio", default="3:1:1:2", help="neg:pos:part:landmark in the record")
+    p.add_argument("--min-face", type=positive_int, default=SamplingConfig.min_face, help="smallest positive face, px")
+    p.add_argument("--ratio", type=_ratio, default=_ratio("3:1:1:2"), help="neg:pos:part:landmark in the record")
     p.set_defaults(func=cmd_data_pnet)
 
     p = dsub.add_parser("landmarks", help="landmark records for RNet/ONet (24/48 px)")
     _add_record_options(p)
-    p.add_argument("--sizes", type=int, nargs="+", default=[24, 48], help="sample sizes, px")
-    p.add_argument("--limit", type=int, default=None, help="use the first N landmark faces only")
-    p.add_argument("--max-angle", type=float, default=LandmarkAugConfig.max_angle, help="rotation range, degrees")
+    p.add_argument("--sizes", type=positive_int, nargs="+", default=[24, 48], help="sample sizes, px")
+    p.add_argument("--limit", type=positive_int, default=None, help="use the first N landmark faces only")
+    p.add_argument("--max-angle", type=angle_degrees, default=LandmarkAugConfig.max_angle,
+                   help="rotation range, degrees")
     p.set_defaults(func=cmd_data_landmarks)
 
     p = dsub.add_parser("download", help="fetch WIDER FACE and CNN_FacePoint into the layout the parsers read")
@@ -286,8 +387,11 @@ def cmd_train(args) -> int:
     if args.no_flip:
         overrides["flip"] = False
     cfg = TrainConfig.preset(args.net, smoke=args.smoke, **overrides)
-    result = fit(args.records, args.out, cfg, ctx=_contexts(args), resume=args.resume,
-                 progress=not args.no_progress)
+    if not os.path.isdir(args.records):
+        raise UserError(f"--records {args.records}: no such folder")
+    with OutputLock(check_writable(args.out)):
+        result = fit(args.records, args.out, cfg, ctx=_contexts(args), resume=args.resume or args.resume_changed,
+                     progress=not args.no_progress, resume_changed=args.resume_changed)
     print(f"wrote {result.params_path}")
     return 0
 
@@ -304,7 +408,8 @@ def cmd_pipeline(args):
             epochs[k] = int(v)
         changes["epochs"] = epochs
     cfg = PipelineConfig.preset(args.preset, **changes)
-    run_pipeline(data_root, args.out, cfg, ctx=_contexts(args), until=args.until)
+    with OutputLock(check_writable(args.out)):
+        run_pipeline(data_root, args.out, cfg, ctx=_contexts(args), until=args.until)
     if args.publish:
         publish_cascade(args.out, args.publish)
         print(f"published the cascade to {args.publish}")
@@ -330,16 +435,18 @@ def _add_training_commands(sub):
     p.add_argument("net", choices=("pnet", "rnet", "onet"))
     p.add_argument("--records", required=True, help="records folder (the net's own, or one holding pnet/ rnet/ onet/)")
     p.add_argument("--out", required=True, help="run folder; <out>/<net>.params at the end")
-    p.add_argument("--epochs", type=int, help="epochs (default: 30 PNet, 22 RNet/ONet)")
-    p.add_argument("--batch-size", type=int, help="samples per step (default 384)")
-    p.add_argument("--lr", type=float, help="base learning rate (default 0.001)")
+    p.add_argument("--epochs", type=nonneg_int, help="epochs (default: 30 PNet, 22 RNet/ONet)")
+    p.add_argument("--batch-size", type=positive_int, help="samples per step (default 384)")
+    p.add_argument("--lr", type=positive_float, help="base learning rate (default 0.001)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), help="default sgd (momentum 0.9)")
-    p.add_argument("--warmup-epochs", type=float, help="linear warm-up, epochs (default 0)")
+    p.add_argument("--warmup-epochs", type=nonneg_float, help="linear warm-up, epochs (default 0)")
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
-    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--seed", type=nonneg_int, help="default 0")
     p.add_argument("--smoke", action="store_true", help="a tiny run (2 epochs of 4 steps)")
     _add_gpus(p)
     p.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint in --out")
+    p.add_argument("--resume-changed", action="store_true",
+                   help="resume even when the checkpoint was made with other settings or data")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -350,7 +457,7 @@ def _add_training_commands(sub):
     p.add_argument("--until", choices=STEPS, help="stop after this step")
     p.add_argument("--epochs", help="override epochs, e.g. pnet=10,rnet=8,onet=8")
     _add_gpus(p)
-    p.add_argument("--workers", type=int, default=None, help="processes for data generation")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes for data generation")
     p.add_argument("--publish", metavar="DIR", help="after the run, copy the cascade and its JSON card to DIR")
     p.set_defaults(func=cmd_pipeline)
 
@@ -376,6 +483,7 @@ def _add_training_commands(sub):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mtcnn_gluon", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_detection_commands(sub)
     _add_data_commands(sub)
@@ -384,8 +492,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one command. A mistake in the input is one line on stderr (``error: ...``, exit 2), never a
+    traceback; ``--debug`` shows the traceback too."""
     args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - every failure becomes one readable line
+        if args.debug:
+            traceback.print_exc()
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not isinstance(err, (UserError, OSError, ValueError, KeyError, IndexError)):
+            message = f"{type(err).__name__}: {message} (--debug shows where)"
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

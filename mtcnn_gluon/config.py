@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
+from .utils.checks import UserError, check_probabilities, check_range
 from .utils.labels import TYPES
 
 __all__ = ["SamplingConfig", "LandmarkAugConfig", "RecordMixConfig", "DetectorConfig", "MiningConfig",
@@ -56,6 +57,28 @@ class SamplingConfig:
     part_iou: float = 0.4  # crop is part when its best IoU is in [part_iou, pos_iou)
     pos_iou: float = 0.65  # crop is positive when its best IoU is at least this
 
+    def __post_init__(self):
+        for name in ("size", "min_crop", "min_face", "min_face_for_jitter"):
+            check_range(f"SamplingConfig.{name}", getattr(self, name), 1)
+        for name in ("random_negatives", "random_negative_tries", "negatives_near_face", "jitter_tries"):
+            check_range(f"SamplingConfig.{name}", getattr(self, name), 0)
+        _check_ious("SamplingConfig", self.neg_iou, self.part_iou, self.pos_iou)
+        _check_scale("SamplingConfig.jitter_scale", self.jitter_scale)
+        check_range("SamplingConfig.jitter_shift", self.jitter_shift, 0, 1)
+
+
+def _check_ious(owner: str, neg, part, pos):
+    for name, v in (("neg_iou", neg), ("part_iou", part), ("pos_iou", pos)):
+        check_range(f"{owner}.{name}", v, 0, 1)
+    if not neg <= part < pos:
+        raise UserError(f"{owner}: expected neg_iou <= part_iou < pos_iou, got {neg}, {part}, {pos}")
+
+
+def _check_scale(name: str, scale):
+    lo, hi = (check_range(name, v, 0, low_open=True) for v in scale)
+    if lo > hi:
+        raise UserError(f"{name}: expected (low, high) with low <= high, got {tuple(scale)}")
+
 
 @dataclass
 class LandmarkAugConfig:
@@ -72,6 +95,17 @@ class LandmarkAugConfig:
     max_angle: float = 15.0  # rotation angle drawn uniformly from [-max_angle, max_angle], degrees
     rotate_mirror_prob: float = 0.5  # chance that a rotated copy is also mirrored
 
+    def __post_init__(self):
+        self.sizes = tuple(int(check_range("LandmarkAugConfig.sizes", v, 1)) for v in self.sizes)
+        if not self.sizes:
+            raise UserError("LandmarkAugConfig.sizes: expected at least one sample size")
+        check_range("LandmarkAugConfig.shift_tries", self.shift_tries, 0)
+        _check_scale("LandmarkAugConfig.shift_scale", self.shift_scale)
+        check_range("LandmarkAugConfig.shift", self.shift, 0, 1)
+        for name in ("min_iou", "mirror_prob", "rotate_prob", "rotate_mirror_prob"):
+            check_range(f"LandmarkAugConfig.{name}", getattr(self, name), 0, 1)
+        check_range("LandmarkAugConfig.max_angle", self.max_angle, 0, 180)
+
 
 @dataclass
 class RecordMixConfig:
@@ -82,6 +116,17 @@ class RecordMixConfig:
     )  # neg:pos:part:landmark in the merged PNet record (the scarcest type sets the scale)
     batch_sizes: Dict[str, int] = field(default_factory=lambda: dict(BATCH_MIX))  # samples per type, RNet/ONet batch
     encoding: str = "raw"  # image bytes in the records: 'raw' (fastest) or 'png'; both lossless
+
+    def __post_init__(self):
+        unknown = sorted(set(self.pnet_ratio) - set(TYPES))
+        if unknown:
+            raise UserError(f"RecordMixConfig.pnet_ratio: unknown sample types {unknown}; valid: {', '.join(TYPES)}")
+        for t, v in self.pnet_ratio.items():
+            check_range(f"RecordMixConfig.pnet_ratio[{t}]", v, 0)
+        if not any(v > 0 for v in self.pnet_ratio.values()):
+            raise UserError("RecordMixConfig.pnet_ratio: at least one type needs a share > 0")
+        if self.encoding not in ("raw", "png"):
+            raise UserError(f"RecordMixConfig.encoding: expected 'raw' or 'png', got {self.encoding!r}")
 
 
 @dataclass
@@ -97,16 +142,13 @@ class DetectorConfig:
     onet_batch: int = 1024  # windows per ONet forward
 
     def __post_init__(self):
-        self.thresholds = tuple(float(t) for t in self.thresholds)
-        self.nms_thresholds = tuple(float(t) for t in self.nms_thresholds)
-        if len(self.thresholds) != 3:
-            raise ValueError(f"thresholds needs 3 values (PNet, RNet, ONet), got {self.thresholds}")
-        if len(self.nms_thresholds) != 4:
-            raise ValueError(f"nms_thresholds needs 4 values, got {self.nms_thresholds}")
-        if not 0 < self.factor < 1:
-            raise ValueError(f"factor must be in (0, 1), got {self.factor}")
-        if self.min_face < 1:
-            raise ValueError(f"min_face must be >= 1 px, got {self.min_face}")
+        # thresholds outside [0, 1] or NaN would pass everything or nothing without a word: refuse them
+        self.thresholds = check_probabilities("thresholds (PNet, RNet, ONet)", self.thresholds, 3)
+        self.nms_thresholds = check_probabilities("nms_thresholds", self.nms_thresholds, 4)
+        self.factor = check_range("factor", self.factor, 0, 1, low_open=True, high_open=True)
+        self.min_face = check_range("min_face", self.min_face, 1)
+        for name in ("max_candidates", "rnet_batch", "onet_batch"):
+            check_range(name, getattr(self, name), 1)
 
 
 @dataclass
@@ -126,7 +168,12 @@ class MiningConfig:
     max_windows: int = 20000  # at most this many windows per image go on (top scores): bounds an untrained net
 
     def __post_init__(self):
-        self.thresholds = tuple(float(t) for t in self.thresholds)
+        self.thresholds = check_probabilities("MiningConfig.thresholds", self.thresholds, 3)
+        check_range("MiningConfig.min_face", self.min_face, 1)
+        _check_ious("MiningConfig", self.neg_iou, self.part_iou, self.pos_iou)
+        check_range("MiningConfig.recall_iou", self.recall_iou, 0, 1)
+        for name in ("min_window", "max_neg_per_image", "shard_size", "max_windows"):
+            check_range(f"MiningConfig.{name}", getattr(self, name), 1)
 
 
 @dataclass
@@ -171,6 +218,13 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1 and epochs >= 0, got {self.batch_size}, {self.epochs}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        check_range("lr", self.lr, 0, low_open=True)
+        for name in ("momentum", "lr_decay", "ohem_ratio", "recall_threshold"):
+            check_range(name, getattr(self, name), 0, 1)
+        for name in ("wd", "warmup_epochs", "warmup_start_lr", "det_weight", "box_weight", "landmark_weight"):
+            check_range(name, getattr(self, name), 0)
+        if self.steps_per_epoch is not None:
+            check_range("steps_per_epoch", self.steps_per_epoch, 1)
 
     @classmethod
     def preset(cls, net: str, smoke: bool = False, **overrides) -> "TrainConfig":

@@ -31,7 +31,7 @@ from .model.fused import fuse as fuse_net
 from .model.nets import get_net, load_reference_weights, load_weights
 from .utils import boxes as bx
 from .utils.device import as_context_list
-from .utils.images import ImageReadError, crop_and_resize, normalize, read_image, to_bgr
+from .utils.images import crop_and_resize, normalize, to_bgr, try_read_image
 
 __all__ = ["DetectorConfig", "MTCNNDetector", "pyramid_scales", "resolve_weights", "pretrained_dir",
            "predict_landmarks", "detect_files", "detections_to_json"]
@@ -387,14 +387,16 @@ def predict_landmarks(detector: MTCNNDetector, images, boxes) -> np.ndarray:
     return pts.astype(np.float32)
 
 
-def detect_files(detector: MTCNNDetector, paths, root=None, progress: bool = True) -> dict:
-    """Detect faces in image files.
+def detect_files(detector: MTCNNDetector, paths, root=None, progress: bool = True, exif: bool = False) -> dict:
+    """Detect faces in image files; one bad file never stops the others.
 
     Parameters
     ----------
     paths : list of str
         As the user gave them (keys of the result); read relative to ``root`` when given.
     root : path, optional
+    exif : bool
+        Apply the EXIF orientation of photos (:func:`mtcnn_gluon.utils.images.read_image`).
 
     Returns
     -------
@@ -405,12 +407,14 @@ def detect_files(detector: MTCNNDetector, paths, root=None, progress: bool = Tru
     images, skipped = {}, {}
     for path in tqdm(list(paths), desc="detect", unit="img", disable=not progress):
         full = os.path.join(os.fspath(root), path) if root is not None else path
-        try:
-            img = read_image(full)
-        except (OSError, ImageReadError) as err:
-            skipped[path] = str(err)
+        img, skip = try_read_image(full, exif=exif)
+        if img is None:
+            skipped[path] = skip.detail
             continue
-        images[path] = detections_to_json(*detector.detect(img))
+        try:
+            images[path] = detections_to_json(*detector.detect(img))
+        except (cv2.error, MemoryError, ValueError) as err:  # e.g. an image too large for the pyramid
+            skipped[path] = f"{full}: detection failed ({type(err).__name__}: {str(err).strip().splitlines()[-1]})"
     return {"images": images, "skipped": skipped}
 
 

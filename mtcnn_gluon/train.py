@@ -17,7 +17,9 @@ Same seed, same data, CPU → bit-identical parameters, also across an interrupt
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 import os
 import time
@@ -39,7 +41,8 @@ from .model.nets import get_net, save_weights
 from .utils.device import as_context_list
 from .utils.files import write_json, write_text
 from .utils.images import normalize
-from .utils.labels import BOX, CLS_LANDMARK, CLS_NEG, CLS_PART, CLS_POS, LANDMARKS
+from .utils.checks import UserError
+from .utils.labels import BOX, CLS_LANDMARK, CLS_NEG, CLS_PART, CLS_POS, LANDMARKS, TYPE_CLS, type_counts
 from .viz import plot_training_curves
 
 __all__ = ["TrainConfig", "FitResult", "fit", "make_lr_scheduler", "METRIC_COLUMNS"]
@@ -196,7 +199,7 @@ def _load_rows(rows):
 
 def fit(records, out, config: Optional[TrainConfig] = None, ctx=None, resume: bool = False,
         callback: Optional[Callable[[int, dict], None]] = None, progress: bool = True, data=None,
-        net: Optional[str] = None) -> FitResult:
+        net: Optional[str] = None, resume_changed: bool = False) -> FitResult:
     """Train one net of the cascade.
 
     Parameters
@@ -212,7 +215,9 @@ def fit(records, out, config: Optional[TrainConfig] = None, ctx=None, resume: bo
         Default CPU. With several, each batch is split across them (``split_and_load``) and the mean
         per-context losses are averaged; OHEM then works per context on its share of the batch.
     resume : bool
-        Continue from the newest complete checkpoint in ``out`` (none: start afresh).
+        Continue from the newest complete checkpoint in ``out`` (none: start afresh). Refused when the
+        checkpoint was made with other settings (anything but ``epochs`` and ``keep_checkpoints``) or other
+        data, unless ``resume_changed``. Without ``resume``, a folder that already holds checkpoints is refused.
     callback : callable(epoch, metrics_row), optional
         Called after each epoch's checkpoint is written; an exception it raises stops training
         (the checkpoint stays, so ``resume=True`` picks up from there).
@@ -222,6 +227,14 @@ def fit(records, out, config: Optional[TrainConfig] = None, ctx=None, resume: bo
         Pre-loaded pools as :func:`load_training_data` returns (skips reading ``records``).
     net : str, optional
         Net name when ``config`` is not given.
+    resume_changed : bool
+        Resume even across changed settings or data (the user says so).
+
+    Raises
+    ------
+    UserError
+        Data a head cannot learn from (a type missing), a loss that became NaN or infinite (nothing is
+        written for that epoch, no weights are published), or a checkpoint that does not belong to this run.
 
     Returns
     -------
@@ -237,6 +250,7 @@ def fit(records, out, config: Optional[TrainConfig] = None, ctx=None, resume: bo
     os.makedirs(out, exist_ok=True)
 
     pools, batches, val_idx = _training_data(records, cfg, data)
+    fingerprint = _data_fingerprint(pools)
     # model, loss, optimiser (seeded: identical initial weights for one seed)
     mx.random.seed(cfg.seed)
     model = get_net(cfg.net, ctx=ctxs)
@@ -247,7 +261,13 @@ def fit(records, out, config: Optional[TrainConfig] = None, ctx=None, resume: bo
         eval_graph.hybridize(static_alloc=True)
     trainer, sched = _trainer(model, cfg, batches.steps)
     rng = np.random.default_rng(cfg.seed)
-    rows, start = _resume(out, model, trainer, sched, cfg, rng, progress) if resume else ([], 0)
+    if resume:
+        rows, start = _resume(out, model, trainer, sched, cfg, rng, progress, fingerprint, resume_changed)
+    elif latest_checkpoint(out) is not None:
+        raise UserError(f"{out}: holds checkpoints of an earlier run ({latest_checkpoint(out)}); resume it "
+                        "(--resume) or train into another folder")
+    else:
+        rows, start = [], 0
     write_json(os.path.join(out, "config.json"), cfg.to_dict())
 
     for epoch in range(start, cfg.epochs):
@@ -256,8 +276,9 @@ def fit(records, out, config: Optional[TrainConfig] = None, ctx=None, resume: bo
         row.update(_validate(eval_graph, pools, val_idx, cfg, ctxs[0]))
         row["train_samples_per_s"] = samples_per_s
         row["epoch_time_s"] = time.perf_counter() - t0
+        _check_finite(row, model, cfg, epoch + 1, out)
         rows.append(row)
-        _end_epoch(out, model, trainer, rows, rng, cfg, progress)
+        _end_epoch(out, model, trainer, rows, rng, cfg, progress, fingerprint)
         if callback is not None:
             callback(epoch + 1, row)
 
@@ -271,7 +292,8 @@ def _training_data(records, cfg: TrainConfig, data=None):
     pools = data if data is not None else load_training_data(cfg.net, records)
     total = sum(len(lab) for _, lab in pools.values())
     if total == 0:
-        raise ValueError(f"{records}: the {cfg.net} records hold no samples")
+        raise UserError(f"{records}: the {cfg.net} records hold no samples")
+    _check_learnable(records, cfg, pools)
     train_idx, val_idx = {}, {}
     for name, (_, labels) in pools.items():
         train_idx[name], val_idx[name] = split_train_val(labels, cfg.val_fraction, cfg.max_val_samples, cfg.seed,
@@ -279,12 +301,56 @@ def _training_data(records, cfg: TrainConfig, data=None):
     return pools, TrainBatches(cfg.net, pools, train_idx, cfg), val_idx
 
 
-def _resume(out, model, trainer, sched, cfg: TrainConfig, rng, progress: bool):
+#: Settings that may change when a run is resumed: the schedule's length and how many checkpoints are kept.
+RESUMABLE_CHANGES = ("epochs", "keep_checkpoints")
+
+
+def _data_fingerprint(pools) -> str:
+    """SHA-1 of the training data: every label and a strided sample of the image bytes (fast for 10^5
+    samples), so a checkpoint knows which data it was trained on."""
+    h = hashlib.sha1()
+    for name in sorted(pools):
+        images, labels = pools[name]
+        h.update(f"{name}:{images.shape}".encode())
+        h.update(np.ascontiguousarray(labels).tobytes())
+        h.update(np.ascontiguousarray(images[::97]).tobytes())
+    return h.hexdigest()
+
+
+def _check_learnable(records, cfg: TrainConfig, pools) -> None:
+    """Every head the loss trains needs samples of the types that train it (see :mod:`mtcnn_gluon.model.losses`)."""
+    counts = {t: 0 for t in TYPE_CLS}
+    for _, labels in pools.values():
+        for t, n in type_counts(labels).items():
+            counts[t] += n
+    needs = [("face/non-face", cfg.det_weight, ("pos", "neg"), all), ("box", cfg.box_weight, ("pos", "part"), any),
+             ("landmark", cfg.landmark_weight, ("landmark",), all)]
+    for head, weight, types, rule in needs:
+        if weight > 0 and not rule(counts[t] > 0 for t in types):
+            raise UserError(f"{records}: {cfg.net}'s {head} head trains on {' and '.join(types)} samples, and the "
+                            f"records hold {', '.join(f'{counts[t]} {t}' for t in types)}; it cannot learn")
+
+
+def _resume(out, model, trainer, sched, cfg: TrainConfig, rng, progress: bool, fingerprint: str,
+            changed_ok: bool):
     """Load the newest complete checkpoint in ``out`` (if any): returns the metric rows so far and the
     epoch to start from; ``rng`` continues where the checkpoint left it."""
     ckpt = latest_checkpoint(out)
     if ckpt is None:
         return [], 0
+    with open(os.path.join(ckpt, "state.json")) as f:
+        saved = json.load(f)
+    now = cfg.to_dict()
+    diff = [f"{k} {saved['config'].get(k)!r} there, {now[k]!r} now" for k in now
+            if k not in RESUMABLE_CHANGES and json.loads(json.dumps(now[k])) != saved.get("config", {}).get(k)]
+    if saved.get("data") not in (None, fingerprint):
+        diff.append("other training data")
+    if diff and not changed_ok:
+        raise UserError(f"{ckpt}: made with other settings ({'; '.join(diff)}); train into another folder, "
+                        "or resume anyway with --resume-changed")
+    if int(saved["epoch"]) > cfg.epochs:
+        raise UserError(f"{ckpt}: the run is already at epoch {saved['epoch']}, past epochs={cfg.epochs}; "
+                        "ask for more epochs or train into another folder")
     state = load_checkpoint(ckpt, model, trainer, sched, cfg.net)
     rng.bit_generator.state = state["numpy_rng"]
     mx.random.seed(state["mx_seed"])
@@ -325,11 +391,20 @@ def _train_epoch(train_graph, trainer, batches, epoch: int, rng, cfg: TrainConfi
     return row, (n_seen / train_time if train_time > 0 else float("nan"))
 
 
-def _end_epoch(out, model, trainer, rows, rng, cfg: TrainConfig, progress: bool) -> None:
+def _check_finite(row: dict, model, cfg: TrainConfig, epoch: int, out) -> None:
+    """Stop a diverged run before it writes anything of the epoch: NaN weights are never a result."""
+    finite_params = all(np.isfinite(p.data(p.list_ctx()[0]).asnumpy()).all()
+                        for p in model.collect_params().values())
+    if not (math.isfinite(row["train_loss"]) and finite_params):
+        raise UserError(f"{out}: training {cfg.net} diverged in epoch {epoch} (loss {row['train_loss']}); "
+                        f"nothing of this epoch was written; try a lower learning rate (now {cfg.lr})")
+
+
+def _end_epoch(out, model, trainer, rows, rng, cfg: TrainConfig, progress: bool, fingerprint: str) -> None:
     """Checkpoint, metrics.csv and curves.png after an epoch; one line of progress."""
     row = rows[-1]
     epoch = row["epoch"]
-    state = {"net": cfg.net, "epoch": epoch, "seed": cfg.seed, "mx_seed": cfg.seed + epoch,
+    state = {"net": cfg.net, "epoch": epoch, "seed": cfg.seed, "mx_seed": cfg.seed + epoch, "data": fingerprint,
              "numpy_rng": rng.bit_generator.state, "config": cfg.to_dict(),
              "metrics": [{k: _json_float(v) for k, v in r.items()} for r in rows]}
     save_checkpoint(out, model, trainer, state, cfg.keep_checkpoints)

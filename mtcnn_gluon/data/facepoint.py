@@ -15,6 +15,7 @@ from typing import List
 
 import numpy as np
 
+from ..utils.files import read_list_text
 from ..utils.labels import POINT_NAMES
 from .wider import AnnotationFormatError
 
@@ -56,30 +57,33 @@ def parse_facepoint_list(path) -> List[FacePoint]:
     """
     path = Path(path)
     out = []
-    with open(path, "r", encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, 1):
-            tok = raw.split()
-            if not tok:
-                continue
-            if len(tok) != 15:
-                raise AnnotationFormatError(
-                    f"{path.name}:{lineno}: expected a path and 14 numbers, got {len(tok)} fields")
-            try:
-                v = np.array([float(t) for t in tok[1:]], dtype=np.float64)
-            except ValueError:
-                raise AnnotationFormatError(
-                    f"{path.name}:{lineno}: expected 14 numbers after the path, got {' '.join(tok[1:])!r}") from None
-            if not np.all(np.isfinite(v)):
-                raise AnnotationFormatError(
-                    f"{path.name}:{lineno}: expected 14 finite numbers after the path, got {' '.join(tok[1:])!r}")
-            left, right, top, bottom = v[:4]
-            if right <= left or bottom <= top:
-                # an empty or inverted box has no crop to sample; its points cannot be labelled
-                raise AnnotationFormatError(
-                    f"{path.name}:{lineno}: expected left < right and top < bottom, got left {left:g} "
-                    f"right {right:g} top {top:g} bottom {bottom:g}")
-            out.append(FacePoint(name=tok[0].replace("\\", "/"), box=np.array([left, top, right, bottom]),
-                                 points=v[4:].reshape(5, 2), line=lineno))
+    try:
+        text = read_list_text(path)
+    except ValueError as err:
+        raise AnnotationFormatError(str(err)) from None
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        tok = raw.split()
+        if not tok:
+            continue
+        if len(tok) != 15:
+            raise AnnotationFormatError(
+                f"{path.name}:{lineno}: expected a path and 14 numbers, got {len(tok)} fields")
+        try:
+            v = np.array([float(t) for t in tok[1:]], dtype=np.float64)
+        except ValueError:
+            raise AnnotationFormatError(
+                f"{path.name}:{lineno}: expected 14 numbers after the path, got {' '.join(tok[1:])!r}") from None
+        if not np.all(np.isfinite(v)):
+            raise AnnotationFormatError(
+                f"{path.name}:{lineno}: expected 14 finite numbers after the path, got {' '.join(tok[1:])!r}")
+        left, right, top, bottom = v[:4]
+        if right <= left or bottom <= top:
+            # an empty or inverted box has no crop to sample; its points cannot be labelled
+            raise AnnotationFormatError(
+                f"{path.name}:{lineno}: expected left < right and top < bottom, got left {left:g} "
+                f"right {right:g} top {top:g} bottom {bottom:g}")
+        out.append(FacePoint(name=tok[0].replace("\\", "/"), box=np.array([left, top, right, bottom]),
+                             points=v[4:].reshape(5, 2), line=lineno))
     return out
 
 

@@ -203,14 +203,34 @@ def write_records(prefix, images: np.ndarray, labels: np.ndarray, meta=None, sum
     return os.fspath(prefix)
 
 
+def _check_complete(prefix, buf, offsets) -> None:
+    """The index must reach the end of the record file: a short ``.idx`` (or a ``.rec`` cut off or grown)
+    would drop or garble samples without a word."""
+    if len(offsets) == 0:
+        if len(buf):
+            raise ValueError(f"{prefix}.idx: empty index but {prefix}.rec holds {len(buf)} bytes")
+        return
+    last = int(offsets[-1])
+    if last + 8 > len(buf):
+        raise ValueError(f"{prefix}.rec: cut short: the index points at byte {last}, the file has {len(buf)}")
+    length = int(np.frombuffer(buf[last + 4:last + 8].tobytes(), "<u4")[0]) & ((1 << 29) - 1)
+    end = last + 8 + length + (-length) % 4
+    if end != len(buf):
+        raise ValueError(f"{prefix}.idx: indexes {len(offsets)} records ending at byte {end}, but {prefix}.rec "
+                         f"has {len(buf)} bytes: the index and the record do not match (an interrupted copy?)")
+
+
 def _read_idx(path):
     keys, offsets = [], []
     with open(path) as f:
-        for line in f:
+        for lineno, line in enumerate(f, 1):
             if line.strip():
-                k, o = line.split("\t")
-                keys.append(int(k))
-                offsets.append(int(o))
+                try:
+                    k, o = line.split("\t")
+                    keys.append(int(k))
+                    offsets.append(int(o))
+                except ValueError:
+                    raise ValueError(f"{path}:{lineno}: expected 'key<TAB>offset', got {line.strip()[:60]!r}") from None
     return np.asarray(keys, np.int64), np.asarray(offsets, np.int64)
 
 
@@ -237,10 +257,12 @@ def read_records(prefix) -> Tuple[np.ndarray, np.ndarray]:
     buf = np.fromfile(rec_path, dtype=np.uint8)
     n = len(offsets)
     if n == 0:
+        _check_complete(prefix, buf, offsets)
         return np.zeros((0, 0, 0, 3), np.uint8), np.zeros((0, LABEL_SIZE), np.float32)
     order = np.argsort(offsets, kind="stable")
     if not np.array_equal(order, np.arange(n)):
         raise ValueError(f"{idx_path}: offsets are not in write order")
+    _check_complete(prefix, buf, offsets)
     encoding = None  # from the summary when there is one; otherwise sniffed per record
     if os.path.isfile(f"{prefix}.json"):
         try:
@@ -299,8 +321,12 @@ def _read_records_loop(prefix, buf, offsets, encoding=None):
 
 def read_summary(prefix) -> dict:
     """The JSON summary beside a record."""
-    with open(f"{os.fspath(prefix)}.json") as f:
-        return json.load(f)
+    path = f"{os.fspath(prefix)}.json"
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
 
 
 def read_meta(prefix) -> Dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ from typing import List
 import numpy as np
 
 from ..utils.boxes import xywh_to_xyxy
+from ..utils.files import read_list_text
 
 __all__ = ["WIDER_ATTRIBUTES", "AnnotationFormatError", "WiderImage", "WiderSet",
            "parse_wider_annotations", "load_wider"]
@@ -109,13 +110,15 @@ def parse_wider_annotations(path) -> List[WiderImage]:
     """
     path = Path(path)
     fname = path.name
-    with open(path, "r", encoding="utf-8") as f:
-        lines = f.read().splitlines()
+    try:
+        lines = read_list_text(path).splitlines()
+    except ValueError as err:
+        raise AnnotationFormatError(str(err)) from None
     out: List[WiderImage] = []
     first_line = {}  # image name -> line of its first entry
     i, n = 0, len(lines)
     while i < n:
-        name = lines[i].strip()
+        name = lines[i].strip().replace("\\", "/")  # Windows separators, as a list saved there has
         if not name:  # blank lines between records (trailing newline) are harmless
             i += 1
             continue

@@ -35,8 +35,12 @@ def score_predictions_json(json_path, data_root, **kwargs) -> WiderResult:
         Passed to :func:`evaluate_wider`.
     """
     json_path = Path(json_path)
-    with open(json_path) as f:
-        doc = json.load(f)
+    try:
+        doc = json.loads(json_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{json_path}: not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{json_path}:{err.lineno}: not valid JSON ({err.msg})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), dict):
         raise ValueError(f"{json_path}: expected an object with an 'images' object")
     predictions = {}
@@ -44,9 +48,9 @@ def score_predictions_json(json_path, data_root, **kwargs) -> WiderResult:
         if "WIDER_train" in path.replace("\\", "/").split("/"):
             predictions[path] = None  # never a val image: reported as skipped
             continue
-        boxes = entry.get("boxes", []) if isinstance(entry, dict) else None
-        if boxes is None:
-            raise ValueError(f"{json_path}: images[{path!r}]: expected an object with 'boxes'")
+        boxes = entry.get("boxes") if isinstance(entry, dict) else None
+        if boxes is None:  # an image without its boxes is not "no detections": it is a broken file
+            raise ValueError(f"{json_path}: images[{path!r}]: expected an object with a 'boxes' list")
         try:
             predictions[path] = as_detections(boxes, path)
         except ValueError as err:

@@ -88,6 +88,13 @@ def _mat_str(cell) -> str:
     return str(np.asarray(cell).ravel()[0])
 
 
+def _loadmat(path: Path) -> dict:
+    try:
+        return loadmat(str(path))
+    except Exception as err:  # scipy raises several kinds for a damaged file
+        raise ValueError(f"{path}: not a readable MATLAB .mat file ({type(err).__name__}: {err})") from None
+
+
 def load_wider_gt(gt_dir, settings: Sequence[str] = WIDER_SETTINGS) -> WiderGroundTruth:
     """Load ``wider_face_val.mat`` and ``wider_<setting>_val.mat`` (scipy.io.loadmat).
 
@@ -106,7 +113,7 @@ def load_wider_gt(gt_dir, settings: Sequence[str] = WIDER_SETTINGS) -> WiderGrou
     face_path = gt_dir / "wider_face_val.mat"
     if not face_path.is_file():
         raise FileNotFoundError(f"{face_path}: official WIDER FACE ground truth not found")
-    mat = loadmat(str(face_path))
+    mat = _loadmat(face_path)
     events = [_mat_str(e) for e in mat["event_list"].ravel()]
     keys, boxes = [], {}
     for i, event in enumerate(events):
@@ -123,7 +130,7 @@ def load_wider_gt(gt_dir, settings: Sequence[str] = WIDER_SETTINGS) -> WiderGrou
         path = gt_dir / f"wider_{setting}_val.mat"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: official WIDER FACE setting file not found")
-        smat = loadmat(str(path))
+        smat = _loadmat(path)
         s_events = [_mat_str(e) for e in smat["event_list"].ravel()]
         if s_events != events:
             raise ValueError(f"{path}: event list differs from {face_path}")
@@ -143,7 +150,24 @@ def load_wider_gt(gt_dir, settings: Sequence[str] = WIDER_SETTINGS) -> WiderGrou
         missing = set(boxes) - set(keep[setting])
         if missing:
             raise ValueError(f"{path}: {len(missing)} images of {face_path} missing, e.g. {sorted(missing)[0]}")
+    _check_settings_nest(gt_dir, keep)
     return WiderGroundTruth(keys=keys, boxes=boxes, keep=keep)
+
+
+def _check_settings_nest(gt_dir: Path, keep: dict) -> None:
+    """The official settings nest (every easy face is a medium face, every medium face a hard one) and each
+    holds more faces than the last: a setting file that is a copy of another, or the wrong file under a
+    setting's name, would otherwise score silently."""
+    order = [s for s in WIDER_SETTINGS if s in keep]
+    for lo, hi in zip(order, order[1:]):
+        n_lo = sum(len(v) for v in keep[lo].values())
+        n_hi = sum(len(v) for v in keep[hi].values())
+        outside = [k for k, v in keep[lo].items() if not set(v.tolist()) <= set(keep[hi][k].tolist())]
+        if outside or n_lo >= n_hi:
+            why = (f"image {outside[0]} has {lo} faces that are not {hi} faces" if outside
+                   else f"{n_lo} {lo} faces but only {n_hi} {hi} faces")
+            raise ValueError(f"{gt_dir / f'wider_{lo}_val.mat'} / wider_{hi}_val.mat: the settings do not nest "
+                             f"({why}); is one file another setting's?")
 
 
 def wider_key(path) -> str:
@@ -416,12 +440,24 @@ def _resolve_gt(gt) -> WiderGroundTruth:
 
 def as_detections(boxes, key) -> np.ndarray:
     """``boxes`` as float64 detections ``(N, 5)`` (extra columns dropped); ``key`` names them in errors."""
-    arr = np.asarray(boxes, dtype=np.float64)
+    try:
+        arr = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}: expected rows of numbers x1, y1, x2, y2, score") from None
     if arr.size == 0:
         return np.zeros((0, 5))
     if arr.ndim != 2 or arr.shape[1] < 5:
         raise ValueError(f"{key}: expected detections of shape (N, 5) x1, y1, x2, y2, score; got {arr.shape}")
-    return arr[:, :5]
+    arr = arr[:, :5]
+    bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+    if len(bad):
+        raise ValueError(f"{key}: box {bad[0]} is not finite: {arr[bad[0]].tolist()} (NaN or inf would shift "
+                         "the score normalisation of every image)")
+    inverted = np.flatnonzero((arr[:, 2] < arr[:, 0] - 1) | (arr[:, 3] < arr[:, 1] - 1))
+    if len(inverted):
+        raise ValueError(f"{key}: box {inverted[0]} has x2 < x1 or y2 < y1: {arr[inverted[0], :4].tolist()}; "
+                         "boxes are x1, y1, x2, y2 (an x, y, w, h box reads like this)")
+    return arr
 
 
 def evaluate_wider(predictions: Mapping[str, np.ndarray], gt, images: Iterable[str] | None = None,

@@ -266,7 +266,14 @@ def load_reference_weights(net: _MTCNNNet, folder) -> list:
                                f"{key} expects {tuple(param.shape)}")
         param.set_data(value)
         seen.add(name)
-    return sorted(set(ours) - seen)
+    untouched = sorted(set(ours) - seen)
+    # PNet and RNet have no landmark head in the original; anything else missing would stay random
+    allowed = {f"{h}_{k}" for h in net.heads[2:] for k in ("weight", "bias")} if key != "onet" else set()
+    missing = [n for n in untouched if n not in allowed]
+    if missing:
+        raise WeightsError(f"{path}: parameters missing for {key}: {', '.join(missing)} (they would stay at "
+                           "their random initial values)")
+    return untouched
 
 
 def save_weights(net: _MTCNNNet, path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["json_default", "write_json", "write_text", "save_npz"]
+__all__ = ["json_default", "write_json", "write_text", "save_npz", "read_list_text"]
 
 
 def json_default(o):
@@ -46,3 +46,22 @@ def save_npz(path, **arrays) -> Path:
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
     return path
+
+
+def read_list_text(path) -> str:
+    """The text of an annotation list, whatever a Windows tool saved it as: UTF-8 (with or without a byte-order
+    mark) or UTF-16 with its mark; Windows line ends are fine.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the byte where it is not text in any of those encodings.
+    """
+    data = Path(path).read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: byte {err.start}: not UTF-8 text (0x{data[err.start]:02x}); save the list as "
+                         "UTF-8") from None

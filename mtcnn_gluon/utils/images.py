@@ -72,10 +72,12 @@ def _jpeg_truncated(data: np.ndarray) -> bool:
     return True  # headers run off the end: cut before the image data
 
 
-def read_image(path) -> np.ndarray:
+def read_image(path, exif: bool = False) -> np.ndarray:
     """Read an image file as ``uint8`` BGR ``(H, W, 3)``.
 
-    EXIF orientation is ignored (pixels are used as stored), as WIDER FACE annotations expect.
+    With ``exif=False`` (the default: datasets) the pixels are used as stored, which is what WIDER FACE's and
+    CNN_FacePoint's annotations refer to. With ``exif=True`` (photos: ``detect``) the EXIF orientation a phone
+    writes is applied first, so a portrait photo stored sideways is upright and its faces are found.
 
     Raises
     ------
@@ -95,7 +97,11 @@ def read_image(path) -> np.ndarray:
         # crops taken there would be silently wrong, so refuse it.
         raise ImageReadError(f"{path}: truncated JPEG (no end-of-image marker after the image data, "
                              f"{data.size} bytes)")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    flags = cv2.IMREAD_COLOR if exif else cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+    try:
+        img = cv2.imdecode(data, flags)
+    except cv2.error as err:  # e.g. larger than OpenCV's pixel limit
+        raise ImageReadError(f"{path}: OpenCV could not decode it ({str(err).strip().splitlines()[-1]})") from None
     if img is None:
         raise ImageReadError(f"{path}: not a decodable image ({data.size} bytes)")
     return to_bgr(img)
@@ -109,7 +115,7 @@ class SkippedImage(NamedTuple):
     detail: str
 
 
-def try_read_image(path) -> Tuple[Optional[np.ndarray], Optional[SkippedImage]]:
+def try_read_image(path, exif: bool = False) -> Tuple[Optional[np.ndarray], Optional[SkippedImage]]:
     """Read ``path`` as ``uint8`` BGR (greyscale and BGRA converted), or say why not.
 
     Returns
@@ -117,11 +123,11 @@ def try_read_image(path) -> Tuple[Optional[np.ndarray], Optional[SkippedImage]]:
     ``(image, None)`` on success, ``(None, SkippedImage)`` when the file is absent or does not decode.
     """
     try:
-        return read_image(path), None
+        return read_image(path, exif=exif), None
     except FileNotFoundError as err:
         return None, SkippedImage(str(path), "missing", str(err))
-    except (ImageReadError, ValueError) as err:
-        return None, SkippedImage(str(path), "unreadable", str(err))
+    except (OSError, ValueError, cv2.error, MemoryError) as err:
+        return None, SkippedImage(str(path), "unreadable", str(err) if str(path) in str(err) else f"{path}: {err}")
 
 
 def normalize(batch_hwc, F=None):
