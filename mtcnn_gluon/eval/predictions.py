@@ -55,11 +55,22 @@ def score_predictions_json(json_path, data_root, **kwargs) -> WiderResult:
             predictions[path] = as_detections(boxes, path)
         except ValueError as err:
             raise ValueError(f"{json_path}: {err}") from None
+    _check_not_xywh(json_path, [v for v in predictions.values() if v is not None])
     skipped = [p for p, v in predictions.items() if v is None]
     result = evaluate_wider({p: v for p, v in predictions.items() if v is not None},
                             Path(data_root).joinpath(*GT_SUBDIR), **kwargs)
     result.skipped = skipped + result.skipped
     return result
+
+
+def _check_not_xywh(json_path, detections) -> None:
+    """Boxes are ``x1, y1, x2, y2``; a file of ``x, y, w, h`` boxes scores AP 0 without a word, and reads as
+    mostly inverted boxes (``x2 < x1``). A few inverted boxes are legal (the official ground truth has some)."""
+    boxes = np.concatenate(detections) if detections else np.zeros((0, 5))
+    inverted = (boxes[:, 2] < boxes[:, 0] - 1) | (boxes[:, 3] < boxes[:, 1] - 1)
+    if len(boxes) and inverted.mean() > 0.5:
+        raise ValueError(f"{json_path}: {int(inverted.sum())} of {len(boxes)} boxes have x2 < x1 or y2 < y1; boxes "
+                         "are x1, y1, x2, y2 (a file of x, y, w, h boxes reads like this)")
 
 
 def write_wider_predictions(predictions: Mapping[str, np.ndarray], out_dir) -> list:

@@ -453,10 +453,6 @@ def as_detections(boxes, key) -> np.ndarray:
     if len(bad):
         raise ValueError(f"{key}: box {bad[0]} is not finite: {arr[bad[0]].tolist()} (NaN or inf would shift "
                          "the score normalisation of every image)")
-    inverted = np.flatnonzero((arr[:, 2] < arr[:, 0] - 1) | (arr[:, 3] < arr[:, 1] - 1))
-    if len(inverted):
-        raise ValueError(f"{key}: box {inverted[0]} has x2 < x1 or y2 < y1: {arr[inverted[0], :4].tolist()}; "
-                         "boxes are x1, y1, x2, y2 (an x, y, w, h box reads like this)")
     return arr
 
 
