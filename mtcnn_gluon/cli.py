@@ -1,4 +1,4 @@
-"""Command line: ``python -m mtcnn_gluon detect|eval|demo|data|train|pipeline|course|gpu ...``.
+"""Command line: ``python -m mtcnn_gluon detect|align|export|eval|demo|data|train|pipeline|course|gpu ...``.
 
 The only argparse of the package: each sub-command reads its options here and calls the package;
 ``--help`` on any of them lists its options.
@@ -19,22 +19,25 @@ import traceback
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from . import course
 from .config import LandmarkAugConfig, PipelineConfig, RecordMixConfig, SamplingConfig, TrainConfig
 from .data.build import build_landmark_records, build_pnet_records, resolve_exclude
 from .data.download import download_all
 from .data.toy import packaged_photos
-from .detector import MTCNNDetector, detect_files, detections_to_json, pretrained_dir
+from .detector import BACKENDS, MTCNNDetector, detect_files, detections_to_json, pretrained_dir
 from .eval.cascade import evaluate_cascade
 from .eval.predictions import score_predictions_json
 from .gpu import gpu_check
+from .model.export import export_cascade
 from .pipeline import STEPS, publish_cascade, run_pipeline
 from .train import fit
 from .utils.checks import OutputLock, UserError, check_writable, same_file
 from .utils.device import contexts
 from .utils.files import write_json
-from .utils.images import read_image
+from .utils.align import align_face, template
+from .utils.images import VIDEO_EXTENSIONS, read_image, try_read_image, video_frames
 from .viz import draw_detections, plot_pr_curves
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -134,7 +137,8 @@ def _add_detector_options(p):
 
 def _detector(args):
     return MTCNNDetector.from_weights(args.weights, ctx=_contexts(args), data_root=args.data_root,
-                                      min_face=args.min_face, thresholds=args.thresholds, factor=args.factor)
+                                      min_face=args.min_face, thresholds=args.thresholds, factor=args.factor,
+                                      backend=getattr(args, "backend", "mxnet"))
 
 
 def _image_paths(inputs):
@@ -150,8 +154,9 @@ def _image_paths(inputs):
                 dirs.sort()
                 for name in sorted(files):
                     f = Path(folder) / name
-                    (paths if f.suffix.lower() in IMAGE_EXTENSIONS else not_images).append(
-                        str(f) if f.suffix.lower() in IMAGE_EXTENSIONS else f"{f}: not an image file ({f.suffix or 'no extension'})")
+                    ok = f.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+                    (paths if ok else not_images).append(
+                        str(f) if ok else f"{f}: not an image file ({f.suffix or 'no extension'})")
         elif p.is_file():
             paths.append(item)
         else:
@@ -177,6 +182,19 @@ def _check_outputs(inputs, out=None, json_path=None):
         check_writable(Path(json_path).resolve().parent, "--json")
 
 
+def _detect_video(det, video, stride, images, skipped, out):
+    """Every ``stride``-th frame of ``video`` into ``images`` as ``<video>#frame=<index>``; annotated frames
+    to ``out``."""
+    try:
+        for index, frame in video_frames(video, stride):
+            boxes, pts = det.detect(frame)
+            images[f"{video}#frame={index}"] = detections_to_json(boxes, pts)
+            if out:
+                cv2.imwrite(str(out / f"{Path(video).stem}_frame{index:06d}.jpg"), draw_detections(frame, boxes, pts))
+    except (OSError, ValueError, cv2.error) as err:
+        skipped[video] = str(err)
+
+
 def cmd_detect(args):
     paths, not_images = _image_paths(args.inputs)
     out = Path(args.out) if args.out else None
@@ -184,10 +202,13 @@ def cmd_detect(args):
     _check_outputs(args.inputs, out, json_path)
     det = _detector(args)
     with OutputLock(out or json_path.resolve().parent, "--out" if out else "--json"):
-        result = detect_files(det, paths, exif=not args.no_exif)
+        videos = [p for p in paths if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
+        result = detect_files(det, [p for p in paths if p not in videos], exif=not args.no_exif)
         skipped = dict(result["skipped"])
+        for video in videos:
+            _detect_video(det, video, args.frame_stride, result["images"], skipped, out)
         for i, (path, r) in enumerate(result["images"].items()):
-            if out:
+            if out and "#frame=" not in path:
                 drawn = draw_detections(read_image(path, exif=not args.no_exif), r["boxes"], r["landmarks"])
                 target = out / f"{i:03d}_{Path(path).stem}.jpg"
                 if not cv2.imwrite(str(target), drawn):
@@ -205,6 +226,43 @@ def cmd_detect(args):
     if skipped:
         print(f"{len(skipped)} of {len(paths)} images could not be read (listed in {json_path} under 'skipped')")
     return 1 if args.strict and (skipped or not_images) else 0
+
+
+def cmd_align(args):
+    paths, not_images = _image_paths(args.inputs)
+    out = Path(args.out)
+    _check_outputs(args.inputs, out)
+    det = _detector(args)
+    crops, skipped = [], {}
+    with OutputLock(out):
+        for path in paths:
+            img, skip = try_read_image(path, exif=True)
+            if img is None:
+                skipped[path] = skip.detail
+                continue
+            boxes, pts = det.detect(img)
+            for k, (box, points) in enumerate(zip(boxes, pts)):
+                crop, in_crop = align_face(img, points, args.size)
+                name = f"{Path(path).stem}_{k:02d}.png"
+                if not cv2.imwrite(str(out / name), crop):
+                    raise UserError(f"--out {out / name}: could not write the crop")
+                crops.append({"crop": name, "source": path, "box": [round(float(v), 2) for v in box[:4]],
+                              "score": round(float(box[4]), 4),
+                              "landmarks_in_crop": np.round(in_crop, 2).tolist()})
+        write_json(out / "align.json", {"size": args.size, "template": template(args.size).tolist(),
+                                        "crops": crops, "skipped": skipped})
+    print(f"{len(crops)} aligned {args.size} px crops from {len(paths) - len(skipped)} images; wrote {out}/align.json")
+    for path, why in skipped.items():
+        print(f"skipped {path}: {why}")
+    return 0
+
+
+def cmd_export(args):
+    out = check_writable(args.out)
+    with OutputLock(out):
+        card = export_cascade(_detector(args), out, weights_label=str(args.weights))
+    print(f"wrote {', '.join(str(out / f) for f in card['files'].values())} and {out / 'mtcnn.json'}")
+    return 0
 
 
 def cmd_eval(args):
@@ -269,7 +327,23 @@ def _add_detection_commands(sub):
     p.add_argument("--no-exif", action="store_true",
                    help="use the pixels as stored, ignoring the EXIF orientation of phone photos")
     p.add_argument("--strict", action="store_true", help="exit 1 when any input was skipped")
+    p.add_argument("--backend", choices=BACKENDS, default="mxnet",
+                   help="run the nets in MXNet (default) or as exported ONNX graphs in onnxruntime")
+    p.add_argument("--frame-stride", type=positive_int, default=1,
+                   help="videos: detect on every N-th frame (results keyed <video>#frame=<index>)")
     p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("align", help="aligned face crops (5-point similarity to the ArcFace template)")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    _add_detector_options(p)
+    p.add_argument("--out", required=True, help="folder for the crops and align.json")
+    p.add_argument("--size", type=int, choices=(112, 160), default=112, help="crop side, px (default 112)")
+    p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("export", help="write the cascade as ONNX graphs (pnet/rnet/onet.onnx) and a JSON card")
+    _add_detector_options(p)
+    p.add_argument("--out", required=True, help="folder for pnet.onnx, rnet.onnx, onet.onnx and mtcnn.json")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("eval", help="WIDER FACE AP (easy/medium/hard) and landmark NME")
     _add_detector_options(p)

@@ -277,6 +277,9 @@ class PipelineConfig:
     workers: int | None = None  # processes for data generation (None: all cores)
     landmark_eval: bool = True  # compute landmark NME on the held-out faces in the evaluate step
     mining: dict = field(default_factory=dict)  # MiningConfig fields to change (e.g. max_windows)
+    # per stage ('rnet', 'onet'): jittered crops tried per ground-truth face, labelled pos/part by IoU as PNet's
+    # are, added to the mined ones (mining alone gives RNet few positives); absent or 0: mined samples only
+    generated_faces: dict = field(default_factory=dict)
 
     @classmethod
     def preset(cls, name: str, **changes) -> "PipelineConfig":

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .config import INPUT_SIZE, DetectorConfig
+from .model.export import OnnxNet, to_onnx
 from .model.fused import fuse as fuse_net
 from .model.nets import get_net, load_reference_weights, load_weights
 from .utils import boxes as bx
@@ -36,6 +37,7 @@ from .utils.images import crop_and_resize, normalize, to_bgr, try_read_image
 __all__ = ["DetectorConfig", "MTCNNDetector", "pyramid_scales", "resolve_weights", "pretrained_dir",
            "predict_landmarks", "detect_files", "detections_to_json"]
 
+BACKENDS = ("mxnet", "onnx")
 PNET_STRIDE = 2
 PNET_CELL = INPUT_SIZE["pnet"]
 
@@ -72,6 +74,9 @@ class MTCNNDetector:
         numbers, 2–3x faster on CPU), made here: train a net further and build a new detector to
         see the change. ``False`` runs the given nets as they are (any callable returning
         logits, box offsets and landmarks).
+    backend : {'mxnet', 'onnx'}
+        ``'onnx'`` runs the nets as exported ONNX graphs in onnxruntime (:mod:`mtcnn_gluon.model.export`):
+        the same boxes within float rounding.
     nms : callable
         ``nms(boxes, thresh=..., mode=...)`` → kept indices; default :func:`mtcnn_gluon.utils.boxes.nms`
         (benchmarks pass the textbook loop to measure it).
@@ -82,16 +87,22 @@ class MTCNNDetector:
     hard example mining uses.
     """
 
-    def __init__(self, pnet, rnet, onet, ctx=None, fuse: bool = True, nms=bx.nms, **config):
+    def __init__(self, pnet, rnet, onet, ctx=None, fuse: bool = True, nms=bx.nms, backend: str = "mxnet",
+                 **config):
         self.config = DetectorConfig(**config)
         self.ctx = as_context_list(ctx)
         self.nms = nms
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.backend = backend
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
         self._run = {}  # what each stage calls
         for name, net in zip(("pnet", "rnet", "onet"), (pnet, rnet, onet)):
             if net is None:
                 continue
-            if fuse:
+            if backend == "onnx":
+                self._run[name] = OnnxNet(to_onnx(net))  # the exported graph in onnxruntime
+            elif fuse:
                 self._run[name] = fuse_net(net, ctx=self.ctx)
             else:
                 net.hybridize()
@@ -165,6 +176,9 @@ class MTCNNDetector:
         """
         chunk = {"rnet": self.config.rnet_batch, "onet": self.config.onet_batch}[stage]
         net = self._net(stage)
+        if self.backend == "onnx":
+            outs = [net(batch[i:i + chunk]) for i in range(0, len(batch), chunk)] or [net(batch)]
+            return tuple(np.concatenate([o[k] for o in outs]) for k in range(3))
         probs, regs, lmks = [], [], []
         for start in range(0, len(batch), chunk * len(self.ctx)):
             part = batch[start:start + chunk * len(self.ctx)]
@@ -183,7 +197,16 @@ class MTCNNDetector:
         h, w = img.shape[:2]
         hs, ws = int(math.ceil(h * scale)), int(math.ceil(w * scale))
         resized = cv2.resize(img, (ws, hs), interpolation=cv2.INTER_LINEAR)
+        if self.backend == "onnx":
+            return self._net("pnet")(normalize(resized[None]))
         return self._net("pnet")(mx.nd.array(normalize(resized[None]), ctx=c))
+
+    def _pnet_read(self, output):
+        """One level's ``(probability map (h, w), offsets (4, h, w))`` as NumPy."""
+        if self.backend == "onnx":
+            return output[0][0, 1], output[1][0]
+        cls, reg, _ = output
+        return mx.nd.softmax(cls, axis=1)[0, 1].asnumpy(), reg[0].asnumpy()
 
     def probability_map(self, img: np.ndarray, scale: float) -> np.ndarray:
         """PNet's face probability for every 12 px window of ``img`` resized by ``scale`` (one pyramid level).
@@ -196,8 +219,7 @@ class MTCNNDetector:
         -------
         ndarray, shape (h, w), float32
         """
-        cls, _, _ = self._pnet_scale(to_bgr(img), scale, self.ctx[0])
-        return mx.nd.softmax(cls, axis=1)[0, 1].asnumpy()
+        return self._pnet_read(self._pnet_scale(to_bgr(img), scale, self.ctx[0]))[0]
 
     def run_pnet(self, img: np.ndarray) -> np.ndarray:
         """Stage 1: candidate windows from the pyramid.
@@ -216,8 +238,8 @@ class MTCNNDetector:
         # launch every scale first (MXNet runs them asynchronously), then read the maps back
         outputs = [self._pnet_scale(img, s, self.ctx[k % len(self.ctx)]) for k, s in enumerate(scales)]
         found = []
-        for scale, (cls, reg, _) in zip(scales, outputs):
-            prob = mx.nd.softmax(cls, axis=1)[0, 1].asnumpy()
+        for scale, output in zip(scales, outputs):
+            prob, reg = self._pnet_read(output)
             ys, xs = np.nonzero(prob > cfg.thresholds[0])
             if len(ys) == 0:
                 continue
@@ -225,7 +247,6 @@ class MTCNNDetector:
                 # an untrained or badly matched PNet can pass most cells; NMS over all of them is quadratic
                 top = np.argsort(-prob[ys, xs], kind="stable")[: cfg.max_candidates]
                 ys, xs = ys[top], xs[top]
-            reg = reg[0].asnumpy()
             cand = np.stack([
                 np.round((PNET_STRIDE * xs + 1) / scale),
                 np.round((PNET_STRIDE * ys + 1) / scale),

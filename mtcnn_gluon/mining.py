@@ -146,7 +146,8 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
     out_dir = Path(out_dir)
     shard_dir = out_dir / "shards"
     stages = ("pnet",) if stage == "rnet" else ("pnet", "rnet")
-    key = {"stage": stage, "weights": detector.fingerprint(stages), "seed": seed, "limit": limit,
+    key = {"stage": stage, "weights": detector.fingerprint(stages), "images": str(wider.image_dir), "seed": seed,
+           "limit": limit,
            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}}
     _discard_stale_shards(out_dir, key)
     shard_dir.mkdir(parents=True, exist_ok=True)

@@ -28,10 +28,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from .config import MiningConfig, PipelineConfig, TrainConfig, config_to_dict
+import numpy as np
+
+from .config import INPUT_SIZE, MiningConfig, PipelineConfig, SamplingConfig, TrainConfig, config_to_dict
 from .data.build import build_landmark_records, build_pnet_records
 from .data.facepoint import holdout_indices
 from .data.records import write_typed_records
+from .data.sampling import generate_pnet_samples
 from .data.wider import load_wider
 from .detector import MTCNNDetector
 from .eval.cascade import evaluate_cascade
@@ -102,12 +105,25 @@ def step_mine(stage: str, data_root, out: Path, cfg: PipelineConfig, ctx, progre
     summary = mine_hard_examples(det, wider, stage, out / f"mine_{stage}", mcfg, seed=cfg.seed,
                                  limit=cfg.wider_limit, progress=progress)
     crops, labels = load_mined(out / f"mine_{stage}")
-    write_typed_records(out / "data" / stage, crops, labels, types=("pos", "part", "neg"),
-                        summary={"mining": {k: v for k, v in summary.items() if k != "skipped"}})
+    record_summary = {"mining": {k: v for k, v in summary.items() if k != "skipped"}}
+    tries = int(cfg.generated_faces.get(stage, 0))
+    if tries:
+        gen = generate_pnet_samples(wider.images[:cfg.wider_limit] if cfg.wider_limit else wider.images,
+                                    wider.image_dir, _generated_sampling(stage, tries), seed=cfg.seed,
+                                    workers=cfg.workers, progress=progress)
+        crops, labels = np.concatenate([crops, gen.images]), np.concatenate([labels, gen.labels])
+        summary["generated"] = record_summary["generated"] = {t: n for t, n in gen.counts().items() if n}
+    write_typed_records(out / "data" / stage, crops, labels, types=("pos", "part", "neg"), summary=record_summary)
     val = load_wider(data_root, "val")
     summary["val_recall"] = stage_recall(det, val, stage, mcfg, limit=cfg.val_limit, progress=progress)
     write_json(out / f"mine_{stage}" / "mining_summary.json", summary)
     return summary
+
+
+def _generated_sampling(stage: str, tries: int) -> SamplingConfig:
+    """Positive and part crops around every usable face at ``stage``'s input size: no negatives (mining
+    gives those, and they are the hard ones)."""
+    return SamplingConfig(size=INPUT_SIZE[stage], random_negatives=0, negatives_near_face=0, jitter_tries=tries)
 
 
 def step_evaluate(data_root, out: Path, cfg: PipelineConfig, ctx, progress=True) -> dict:

@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -58,3 +59,54 @@ def test_demo_finds_the_astronaut_with_the_published_cascade_and_no_data(tmp_pat
     boxes = np.asarray(doc["pretrained"]["images"]["astronaut"]["boxes"])
     assert len(boxes) == 1 and bx.iou(ASTRONAUT_FACE, boxes)[0] >= 0.7
     assert (tmp_path / "astronaut_pretrained.jpg").is_file()
+
+
+def test_similarity_transform_recovers_a_hand_made_one():
+    """Points made from the template by a known rotation, scale and shift: the transform undoes it exactly."""
+    from mtcnn_gluon.utils.align import similarity_transform, template
+
+    t = template(112)
+    ang, s, shift = np.deg2rad(-25.0), 2.5, np.array([130.0, 40.0])
+    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    src = t @ (s * rot).T + shift
+    m = similarity_transform(src, t)
+    np.testing.assert_allclose(m[:, :2], rot.T / s, atol=1e-12)  # the inverse rotation and scale
+    np.testing.assert_allclose(src @ m[:, :2].T + m[:, 2], t, atol=1e-9)
+    np.testing.assert_allclose(template(160), t * 160 / 112)
+
+
+def test_align_writes_one_crop_per_face(data_root, tmp_path):
+    photo = data_root / "photos" / "facenet_angelina_jolie.jpg"
+    assert main(["align", str(photo), "--weights", "reference", "--data-root", str(data_root), "--out",
+                 str(tmp_path), "--size", "160"]) == 0
+    doc = json.loads((tmp_path / "align.json").read_text())
+    assert doc["size"] == 160 and len(doc["crops"]) >= 1
+    for c in doc["crops"]:
+        crop = cv2.imread(str(tmp_path / c["crop"]))
+        assert crop.shape == (160, 160, 3) and c["source"] == str(photo)
+        # the face's points land near the template: within a few px of where recognition models expect them
+        err = np.linalg.norm(np.asarray(c["landmarks_in_crop"]) - np.asarray(doc["template"]), axis=1)
+        assert err.max() < 12, err
+
+
+def test_video_frames_give_the_same_boxes_as_the_frames_as_images(data_root, tmp_path):
+    from mtcnn_gluon.utils.images import read_image
+
+    frames = [cv2.resize(read_image(p), (320, 240)) for p in sorted((data_root / "photos").glob("*.jpg"))[:3]]
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    assert main(["detect", str(video), "--weights", "reference", "--data-root", str(data_root), "--json",
+                 str(tmp_path / "v.json"), "--frame-stride", "2"]) == 0
+    got = json.loads((tmp_path / "v.json").read_text())["images"]
+    assert sorted(got) == [f"{video}#frame=0", f"{video}#frame=2"]
+    cap = cv2.VideoCapture(str(video))
+    decoded = [cap.read()[1] for _ in range(3)]
+    for index in (0, 2):  # the decoded frame (MJPG is lossy) detected as an image
+        cv2.imwrite(str(tmp_path / f"f{index}.png"), decoded[index])
+        assert main(["detect", str(tmp_path / f"f{index}.png"), "--weights", "reference", "--data-root",
+                     str(data_root), "--json", str(tmp_path / f"f{index}.json")]) == 0
+        img = json.loads((tmp_path / f"f{index}.json").read_text())["images"][str(tmp_path / f"f{index}.png")]
+        assert got[f"{video}#frame={index}"] == img

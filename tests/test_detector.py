@@ -169,3 +169,18 @@ def test_probability_map_is_pnet_slid_over_the_resized_image(reference_weights):
     assert prob.shape == expected.shape
     np.testing.assert_allclose(prob, expected, atol=1e-5)
     assert prob.max() > 0.9  # the face is there
+
+
+def test_onnx_backend_finds_the_same_faces(data_root):
+    """`--backend onnx`: the exported graphs in onnxruntime give the MXNet detector's boxes on real images."""
+    det = MTCNNDetector.from_weights("reference", data_root=data_root)
+    onnx_det = MTCNNDetector.from_weights("reference", data_root=data_root, backend="onnx")
+    n = 0
+    for path in sorted((data_root / "WIDER_FACE" / "WIDER_val" / "images").glob("*/*.jpg"))[:6]:
+        img = read_image(path)
+        (b1, p1), (b2, p2) = det.detect(img), onnx_det.detect(img)
+        assert b1.shape == b2.shape, path.name
+        np.testing.assert_allclose(b2, b1, atol=1e-3)
+        np.testing.assert_allclose(p2, p1, atol=1e-3)
+        n += len(b1)
+    assert n > 20

@@ -12,7 +12,10 @@ import cv2
 import numpy as np
 
 __all__ = ["ImageReadError", "SkippedImage", "read_image", "try_read_image", "to_bgr", "PIXEL_MEAN",
-           "PIXEL_SCALE", "normalize", "padded_crop", "crop_and_resize"]
+           "PIXEL_SCALE", "normalize", "padded_crop", "crop_and_resize", "VIDEO_EXTENSIONS", "video_frames"]
+
+#: Files read as videos (frame by frame) rather than as images.
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 #: The nets see ``(x - PIXEL_MEAN) * PIXEL_SCALE``: BGR bytes mapped to about [-1, 1], as the original.
 PIXEL_MEAN = 127.5
@@ -207,3 +210,34 @@ def crop_and_resize(img: np.ndarray, boxes: np.ndarray, size: int, round_uint8: 
     for i, box in enumerate(b.tolist()):
         out[i] = cv2.resize(padded_crop(img, box, dtype), (size, size), interpolation=cv2.INTER_LINEAR)
     return out
+
+
+def video_frames(path, stride: int = 1):
+    """Yield ``(frame index, uint8 BGR frame)`` for every ``stride``-th frame of a video file.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the file when OpenCV cannot open it or it holds no frame.
+    """
+    if stride < 1:
+        raise ValueError(f"stride: expected an integer >= 1, got {stride}")
+    cap = cv2.VideoCapture(os.fspath(path))
+    if not cap.isOpened():
+        raise ImageReadError(f"{path}: OpenCV cannot open it as a video")
+    index, seen = 0, 0
+    try:
+        while True:
+            ok = cap.grab()
+            if not ok:
+                break
+            if index % stride == 0:
+                ok, frame = cap.retrieve()
+                if ok:
+                    seen += 1
+                    yield index, to_bgr(frame)
+            index += 1
+    finally:
+        cap.release()
+    if seen == 0:
+        raise ImageReadError(f"{path}: no frame could be read from the video")
