@@ -8,7 +8,8 @@ Three detectors with the reference weights, timed in turns on the same images:
   post-processing (so this baseline is already faster than the reference's own code, which also
   loops over boxes in Python: about 0.8 s per image on these cores);
 * **ours, nets as trained**: our Gluon nets hybridised as they are (``fuse=False``), fast NMS;
-* **ours**: the default — nets in their inference form (:mod:`mtcnn_gluon.model.fused`), fast NMS.
+* **ours**: the default — nets in their inference form (:mod:`mtcnn_gluon.model.fused`), fast NMS;
+* **ours, onnxruntime**: ``backend="onnx"``, the exported graphs (:mod:`mtcnn_gluon.model.export`).
 
 All three must give the same boxes. Usage::
 
@@ -104,25 +105,30 @@ def main():
     photo = cv2.resize(cv2.imread(os.path.join(args.data_root, "photos/pangyupo_test2.jpg")), (640, 480))
     ours = MTCNNDetector.from_weights("reference", data_root=args.data_root)
     unfused = MTCNNDetector(ours.pnet, ours.rnet, ours.onet, fuse=False)
+    onnx = MTCNNDetector(ours.pnet, ours.rnet, ours.onet, backend="onnx")
     base = reference_style_detector(os.path.join(args.data_root, "reference_mtcnn"))
-    dets = [(base, True), (unfused, False), (ours, False)]
+    dets = [(base, True), (unfused, False), (ours, False), (onnx, False)]
     # same boxes
     for img in wider[:5]:
         found = [detect(det, img, loop)[0] for det, loop in dets]
         for other in found[1:]:
             assert other.shape == found[0].shape and np.allclose(other, found[0], atol=1e-2), "detectors disagree"
     rows = []
-    for label, imgs in ((f"WIDER val, 1024 px wide ({len(wider)} images)", wider), ("640x480 photo", [photo])):
-        rep = args.repeat if len(imgs) > 1 else 10 * args.repeat
+    full_hd = cv2.resize(cv2.imread(os.path.join(args.data_root, "photos/pangyupo_test2.jpg")), (1920, 1080))
+    sizes = ((f"WIDER val, 1024 px wide ({len(wider)} images)", wider), ("640x480 photo", [photo]),
+             ("1920x1080 photo", [full_hd]))
+    for label, imgs in sizes:
+        rep = args.repeat if len(imgs) > 1 else 4 * args.repeat
         rows.append((label, *median_ms(dets, imgs, rep)))
     threads = os.environ.get("OMP_NUM_THREADS")
     print(f"(OMP_NUM_THREADS={threads}; each cell: first call on the image / repeated calls)")
-    print("| input | reference-style nets + NMS loop, ms | ours, nets as trained, ms | ours, ms | "
-          "speed-up vs reference-style |")
-    print("|---|---|---|---|---|")
-    for label, b, u, o in rows:
-        cells = " | ".join(f"{f:.0f} / {a:.0f}" for f, a in (b, u, o))
-        print(f"| {label} | {cells} | {b[0] / o[0]:.2f}x / {b[1] / o[1]:.2f}x |")
+    print("| input | reference-style nets + NMS loop, ms | ours, nets as trained, ms | ours (MXNet), ms | "
+          "ours (onnxruntime), ms | best vs reference-style |")
+    print("|---|---|---|---|---|---|")
+    for label, b, u, o, x in rows:
+        cells = " | ".join(f"{f:.0f} / {a:.0f}" for f, a in (b, u, o, x))
+        best = min(o[1], x[1])
+        print(f"| {label} | {cells} | {b[1] / best:.2f}x |")
 
 
 if __name__ == "__main__":

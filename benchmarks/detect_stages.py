@@ -77,6 +77,8 @@ def main():
         ("nets as trained (PReLU from oneDNN ops), NMS loop", as_trained, bx.nms_loop),
         ("nets as trained, pair-sweep NMS", as_trained, bx.nms),
         ("inference form, pair-sweep NMS (the default)", fused, bx.nms),
+        ("onnxruntime (`--backend onnx`), pair-sweep NMS", MTCNNDetector(fused.pnet, fused.rnet, fused.onet,
+                                                                          backend="onnx"), bx.nms),
     ]
     n = len(images) - 2
     print(f"ms per image, {n} WIDER val images 1024 px wide, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")

@@ -31,7 +31,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence
 
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 __all__ = ["Resource", "DATA_HUB", "DownloadError", "fetch", "unpack", "download_all", "file_digest"]
 

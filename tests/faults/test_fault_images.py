@@ -116,7 +116,7 @@ def test_pnet_sampling_counts_every_bad_file_and_uses_the_rest(image_dir, tmp_pa
     by_name = {n: i for i, n in enumerate(names)}
     for n in ("alpha.png", "deep.png", "grey.png", "huge.jpg", "exif.jpg", ODD_NAME):
         assert by_name[n] in used, n
-    assert by_name["tiny.png"] not in used  # 1 × 1: no crop fits; counted by data_cli as without samples
+    assert by_name["tiny.png"] not in used  # 1 × 1: no crop fits; counted by data.build as without samples
     assert ss.images.shape[1:] == (12, 12, 3)
     # the positives of the huge image are crops of its 900 px face, resized to 12 px
     huge = ss.meta["source"] == by_name["huge.jpg"]
