@@ -15,7 +15,7 @@ LAYERS = (
     ("utils",),
     ("config",),
     ("data", "viz"),
-    ("model",),
+    ("model", "cascade"),
     ("detector",),
     ("eval", "checkpoint", "gpu"),
     ("train", "mining"),
@@ -159,7 +159,7 @@ def test_input_normalisation_written_once(value):
 
 @pytest.mark.parametrize("func, home", [
     ("contexts", "utils/device.py"), ("padded_crop", "utils/images.py"), ("crop_and_resize", "utils/images.py"),
-    ("normalize", "utils/images.py"), ("detections_to_json", "detector.py"), ("evaluate_cascade", "eval/cascade.py"),
+    ("normalize", "utils/images.py"), ("detections_to_json", "cascade.py"), ("run_pnet", "cascade.py"), ("evaluate_cascade", "eval/cascade.py"),
 ])
 def test_each_function_is_defined_once(func, home):
     assert _defined_where(lambda n: isinstance(n, ast.FunctionDef) and n.name == func) == {home}
@@ -169,3 +169,16 @@ def test_gpus_become_contexts_in_one_place():
     where = _defined_where(lambda n: isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                            and n.func.attr == "gpu" and getattr(n.func.value, "id", "") == "mx")
     assert where <= {"utils/device.py", "gpu.py"}
+
+
+def test_the_cascade_runs_without_mxnet():
+    """A deployment imports ``mtcnn_gluon.cascade`` (NumPy, OpenCV, onnxruntime) and never MXNet."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['mxnet'] = None\n"  # any import of mxnet now fails
+            "import mtcnn_gluon.cascade as c\n"
+            "assert 'mxnet' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+            "print(c.OnnxCascade.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "OnnxCascade" in out.stdout, out.stderr

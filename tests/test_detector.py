@@ -184,3 +184,28 @@ def test_onnx_backend_finds_the_same_faces(data_root):
         np.testing.assert_allclose(p2, p1, atol=1e-3)
         n += len(b1)
     assert n > 20
+
+
+def test_exported_folder_runs_without_mxnet_and_finds_the_same_faces(data_root, tmp_path):
+    """Deployment: `export` writes the graphs; a process that cannot import MXNet detects with them alone."""
+    import json
+    import subprocess
+    import sys
+
+    from mtcnn_gluon.cli import main
+
+    assert main(["export", "--weights", "reference", "--data-root", str(data_root), "--out", str(tmp_path / "onnx")]) == 0
+    paths = sorted((data_root / "WIDER_FACE" / "WIDER_val" / "images").glob("*/*.jpg"))[:3]
+    code = ("import sys, json; sys.modules['mxnet'] = None\n"
+            "from mtcnn_gluon.cascade import OnnxCascade, detections_to_json\n"
+            "from mtcnn_gluon.utils.images import read_image\n"
+            f"det = OnnxCascade({str(tmp_path / 'onnx')!r})\n"
+            f"print(json.dumps([detections_to_json(*det.detect(read_image(p))) for p in {[str(p) for p in paths]!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    det = MTCNNDetector.from_weights("reference", data_root=data_root)
+    for path, got in zip(paths, found):
+        boxes, pts = det.detect(read_image(path))
+        assert len(got["boxes"]) == len(boxes) > 0
+        np.testing.assert_allclose(np.asarray(got["boxes"]), boxes, atol=0.02)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from ..cascade import OnnxNet
 from ..config import INPUT_SIZE
 from ..utils.files import write_json
 from .nets import _param_table
@@ -126,17 +126,3 @@ def export_cascade(detector, out_dir, weights_label: str = "") -> dict:
     }
     write_json(out_dir / "mtcnn.json", card)
     return card
-
-
-class OnnxNet:
-    """One exported net in an onnxruntime session: ``net(batch_nchw) -> (prob, box, landmarks)`` NumPy."""
-
-    def __init__(self, model, threads: int | None = None):
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else Path(model).read_bytes()
-        self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
-
-    def __call__(self, batch: np.ndarray):
-        return tuple(self.session.run(["prob", "box", "landmarks"], {"input": np.ascontiguousarray(batch, np.float32)}))
