@@ -254,8 +254,15 @@ class OnnxNet:
         return tuple(self.session.run(["prob", "box", "landmarks"], {"input": np.ascontiguousarray(batch, np.float32)}))
 
 
+#: Windows per onnxruntime call: small batches stay in cache (measured on RNet's 800 windows of a crowd
+#: image: 2048 at once 95 ms, 256: 67 ms, 64: 58 ms on 2 cores).
+ONNX_CHUNK = 64
+
+
 def onnx_forward(net: OnnxNet, batch: np.ndarray, chunk: int):
-    """``net`` over ``batch`` in chunks of ``chunk``: concatenated (prob, box, landmarks)."""
+    """``net`` over ``batch`` in chunks of at most ``chunk`` (and :data:`ONNX_CHUNK`): concatenated
+    (prob, box, landmarks)."""
+    chunk = min(chunk, ONNX_CHUNK)
     outs = [net(batch[i:i + chunk]) for i in range(0, len(batch), chunk)] or [net(batch)]
     return tuple(np.concatenate([o[k] for o in outs]) for k in range(3))
 
