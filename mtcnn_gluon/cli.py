@@ -33,7 +33,7 @@ from .gpu import gpu_check
 from .model.export import export_cascade
 from .pipeline import STEPS, publish_cascade, run_pipeline
 from .train import fit
-from .utils.checks import OutputLock, UserError, check_writable, same_file
+from .utils.checks import OutputLock, UserError, same_file
 from .utils.device import contexts
 from .utils.files import write_json
 from .utils.align import align_face, template
@@ -116,13 +116,6 @@ def _need_data_root(args) -> str:
     return args.data_root
 
 
-def _contexts(args) -> list:
-    try:
-        return contexts(args.gpus)
-    except ValueError as err:
-        raise SystemExit(str(err)) from None
-
-
 def _add_detector_options(p):
     p.add_argument("--weights", default="reference",
                    help="'reference' (original MTCNN from <data-root>/reference_mtcnn), 'pretrained' "
@@ -136,7 +129,7 @@ def _add_detector_options(p):
 
 
 def _detector(args):
-    return MTCNNDetector.from_weights(args.weights, ctx=_contexts(args), data_root=args.data_root,
+    return MTCNNDetector.from_weights(args.weights, ctx=contexts(args.gpus), data_root=args.data_root,
                                       min_face=args.min_face, thresholds=args.thresholds, factor=args.factor,
                                       backend=getattr(args, "backend", "mxnet"))
 
@@ -167,7 +160,7 @@ def _image_paths(inputs):
 
 
 def _check_outputs(inputs, out=None, json_path=None):
-    """Refuse outputs that would overwrite or land among the inputs; prove they can be written."""
+    """Refuse outputs that would overwrite or land among the inputs (writability: :class:`OutputLock`)."""
     for item in inputs:
         if json_path and (same_file(json_path, item) or Path(json_path).resolve() == Path(item).resolve()):
             raise UserError(f"--json {json_path}: is one of the inputs; it would be overwritten")
@@ -176,10 +169,6 @@ def _check_outputs(inputs, out=None, json_path=None):
             if o == i or i in o.parents:
                 raise UserError(f"--out {out}: inside the input folder {item}; the annotated images would be "
                                 "read as inputs by the next run")
-    if out:
-        check_writable(out, "--out")
-    if json_path:
-        check_writable(Path(json_path).resolve().parent, "--json")
 
 
 def _detect_video(det, video, stride, images, skipped, out):
@@ -200,8 +189,8 @@ def cmd_detect(args):
     out = Path(args.out) if args.out else None
     json_path = Path(args.json) if args.json else (out / "detections.json" if out else Path("detections.json"))
     _check_outputs(args.inputs, out, json_path)
-    det = _detector(args)
     with OutputLock(out or json_path.resolve().parent, "--out" if out else "--json"):
+        det = _detector(args)
         videos = [p for p in paths if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
         result = detect_files(det, [p for p in paths if p not in videos], exif=not args.no_exif)
         skipped = dict(result["skipped"])
@@ -232,9 +221,9 @@ def cmd_align(args):
     paths, not_images = _image_paths(args.inputs)
     out = Path(args.out)
     _check_outputs(args.inputs, out)
-    det = _detector(args)
     crops, skipped = [], {}
     with OutputLock(out):
+        det = _detector(args)
         for path in paths:
             img, skip = try_read_image(path, exif=True)
             if img is None:
@@ -258,7 +247,7 @@ def cmd_align(args):
 
 
 def cmd_export(args):
-    out = check_writable(args.out)
+    out = Path(args.out)
     with OutputLock(out):
         card = export_cascade(_detector(args), out, weights_label=str(args.weights))
     print(f"wrote {', '.join(str(out / f) for f in card['files'].values())} and {out / 'mtcnn.json'}")
@@ -267,7 +256,7 @@ def cmd_export(args):
 
 def cmd_eval(args):
     data_root = _need_data_root(args)
-    out = check_writable(args.out)
+    out = Path(args.out)
     with OutputLock(out):
         if args.predictions:
             result = score_predictions_json(args.predictions, data_root)
@@ -382,7 +371,7 @@ def _records_skipped(summary) -> int:
 def cmd_data_pnet(args):
     data_root = _need_data_root(args)
     sampling = SamplingConfig(random_negatives=args.neg_per_image, min_face=args.min_face)
-    with OutputLock(check_writable(args.out)):
+    with OutputLock(args.out):
         summary = build_pnet_records(data_root, args.out, sampling=sampling, mix=_mix_from(args), seed=args.seed,
                                      workers=args.workers, limit=args.limit, landmark_limit=args.landmark_limit,
                                      exclude=_exclude(args), resume=not args.no_resume,
@@ -392,7 +381,7 @@ def cmd_data_pnet(args):
 
 def cmd_data_landmarks(args):
     data_root = _need_data_root(args)
-    with OutputLock(check_writable(args.out)):
+    with OutputLock(args.out):
         summaries = build_landmark_records(data_root, args.out, sizes=args.sizes,
                                            landmark=LandmarkAugConfig(max_angle=args.max_angle), mix=_mix_from(args),
                                            seed=args.seed, workers=args.workers, limit=args.limit,
@@ -463,8 +452,8 @@ def cmd_train(args) -> int:
     cfg = TrainConfig.preset(args.net, smoke=args.smoke, **overrides)
     if not os.path.isdir(args.records):
         raise UserError(f"--records {args.records}: no such folder")
-    with OutputLock(check_writable(args.out)):
-        result = fit(args.records, args.out, cfg, ctx=_contexts(args), resume=args.resume or args.resume_changed,
+    with OutputLock(args.out):
+        result = fit(args.records, args.out, cfg, ctx=contexts(args.gpus), resume=args.resume or args.resume_changed,
                      progress=not args.no_progress, resume_changed=args.resume_changed)
     print(f"wrote {result.params_path}")
     return 0
@@ -482,8 +471,8 @@ def cmd_pipeline(args):
             epochs[k] = int(v)
         changes["epochs"] = epochs
     cfg = PipelineConfig.preset(args.preset, **changes)
-    with OutputLock(check_writable(args.out)):
-        run_pipeline(data_root, args.out, cfg, ctx=_contexts(args), until=args.until)
+    with OutputLock(args.out):
+        run_pipeline(data_root, args.out, cfg, ctx=contexts(args.gpus), until=args.until)
     if args.publish:
         publish_cascade(args.out, args.publish)
         print(f"published the cascade to {args.publish}")

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import INPUT_SIZE, MiningConfig
+from .config import INPUT_SIZE, MiningConfig, config_to_dict
 from .detector import MTCNNDetector
 from .utils import boxes as bx
 from .utils.files import save_npz, write_json
@@ -148,7 +147,7 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
     stages = ("pnet",) if stage == "rnet" else ("pnet", "rnet")
     key = {"stage": stage, "weights": detector.fingerprint(stages), "images": str(wider.image_dir), "seed": seed,
            "limit": limit,
-           "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}}
+           "config": config_to_dict(cfg)}
     _discard_stale_shards(out_dir, key)
     shard_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "mining.json", key)
@@ -225,7 +224,7 @@ def _gather(shard_dir: Path, n_shards: int, out_dir: Path, stage: str, cfg: Mini
         "counts": {t: n for t, n in type_counts(labels).items() if t != "landmark"},
         "train_recall": float(covered.mean()) if len(covered) else float("nan"),
         "faces_for_recall": int(len(covered)),
-        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "config": config_to_dict(cfg),
         "seed": seed,
     }
     write_json(out_dir / "mining_summary.json", summary)

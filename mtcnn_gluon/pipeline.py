@@ -129,12 +129,8 @@ def _generated_sampling(stage: str, tries: int) -> SamplingConfig:
 def step_evaluate(data_root, out: Path, cfg: PipelineConfig, ctx, progress=True) -> dict:
     """WIDER FACE AP and landmark NME of ``<out>/cascade`` into ``<out>/eval/``."""
     det = MTCNNDetector.from_weights(out / "cascade", ctx=ctx)
-    result = evaluate_cascade(det, data_root, out=out / "eval", val_limit=cfg.val_limit,
-                              landmark_faces=None if cfg.landmark_eval else 0, label="ours", progress=progress)
-    summary = {"wider": result["wider"].to_dict()}
-    if result["landmarks"] is not None:
-        summary["landmarks"] = result["landmarks"].to_dict()
-    return summary
+    return evaluate_cascade(det, data_root, out=out / "eval", val_limit=cfg.val_limit,
+                            landmark_faces=None if cfg.landmark_eval else 0, label="ours", progress=progress)["summary"]
 
 
 def run_pipeline(data_root, out, cfg: PipelineConfig = None, ctx=None, until: str | None = None,

@@ -46,8 +46,8 @@ def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: in
     Returns
     -------
     dict
-        ``{"wider": WiderResult, "landmarks": LandmarkResult or None, "predictions": detections,
-        "skipped": {path: reason}}``.
+        ``{"wider": WiderResult, "landmarks": LandmarkResult or None, "summary": their JSON (as summary.json),
+        "predictions": detections, "skipped": {path: reason}}``.
     """
     keys = present_val_images(data_root)
     keys = keys[:val_limit] if val_limit else keys
@@ -60,6 +60,9 @@ def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: in
         landmarks = evaluate_landmarks(lambda imgs, boxes: predict_landmarks(detector, imgs, boxes), data_root,
                                        indices=held[:landmark_faces] if landmark_faces else held,
                                        progress=progress)
+    summary = {"wider": wider.to_dict()}
+    if landmarks is not None:
+        summary["landmarks"] = landmarks.to_dict()
     if out is not None:
         out = Path(out)
         write_json(out / "predictions.json", {"settings": {**detector.settings(), **(settings or {})},
@@ -67,9 +70,8 @@ def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: in
         write_wider_predictions(preds, out / "wider_predictions")
         write_json(out / "wider_ap.json", wider.to_dict())
         plot_pr_curves(wider, label=label, path=out / "pr_curves.png")
-        summary = {"wider": wider.to_dict()}
         if landmarks is not None:
-            write_json(out / "landmarks.json", landmarks.to_dict())
-            summary["landmarks"] = landmarks.to_dict()
+            write_json(out / "landmarks.json", summary["landmarks"])
         write_json(out / "summary.json", summary)
-    return {"wider": wider, "landmarks": landmarks, "predictions": found["images"], "skipped": found["skipped"]}
+    return {"wider": wider, "landmarks": landmarks, "summary": summary, "predictions": found["images"],
+            "skipped": found["skipped"]}

@@ -75,7 +75,8 @@ def check_writable(folder, what: str = "--out") -> Path:
 
 class OutputLock:
     """Hold ``<folder>/.lock`` for the length of a run: a second run into the same folder stops at once
-    instead of interleaving its files with this one's.
+    instead of interleaving its files with this one's. Entering it first proves the folder can be written
+    (:func:`check_writable`).
 
     Uses ``fcntl.flock`` (released by the kernel when the process dies, so a killed run leaves no stale lock).
     """
@@ -86,7 +87,7 @@ class OutputLock:
         self._f = None
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(self.path.parent, self.what)  # before any work: the folder must take files
         self._f = open(self.path, "a+")
         try:
             fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
