@@ -250,8 +250,13 @@ class OnnxNet:
             (model.SerializeToString() if hasattr(model, "SerializeToString") else Path(model).read_bytes())
         self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
 
-    def __call__(self, batch: np.ndarray):
-        return tuple(self.session.run(["prob", "box", "landmarks"], {"input": np.ascontiguousarray(batch, np.float32)}))
+    def __call__(self, batch: np.ndarray, outputs=("prob", "box", "landmarks")):
+        return tuple(self.session.run(list(outputs), {"input": np.ascontiguousarray(batch, np.float32)}))
+
+    def maps(self, batch: np.ndarray):
+        """PNet's ``(prob, box)`` maps only: onnxruntime then skips the landmark head, which detection never
+        reads (measured on 2 cores: PNet on the 1152 x 648 level of a 1080p photo 43 ms instead of 44.5)."""
+        return self(batch, ("prob", "box"))
 
 
 #: Windows per onnxruntime call: small batches stay in cache (measured on RNet's 800 windows of a crowd
@@ -282,7 +287,7 @@ class OnnxCascade(Cascade):
         return onnx_forward(self._nets[stage], batch, {"rnet": self.config.rnet_batch, "onet": self.config.onet_batch}[stage])
 
     def _pnet_scale(self, img, scale, k):
-        return self._nets["pnet"](self._resized(img, scale))
+        return self._nets["pnet"].maps(self._resized(img, scale))
 
     def _pnet_read(self, output):
         return output[0][0, 1], output[1][0]

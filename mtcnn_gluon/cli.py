@@ -276,7 +276,7 @@ def cmd_eval(args):
     if skipped:
         print(f"{len(skipped)} val images could not be read: their faces count as missed in the AP above "
               f"(listed in {out}/predictions.json under 'skipped')")
-    print(f"wrote {out}/wider_ap.json, {out}/pr_curves.png")
+    print(f"wrote {out}/wider_ap.json, {out}/pr_curves.png" + ("" if args.predictions else f", {out}/per_event_ap.json"))
     return 1 if args.strict and skipped else 0
 
 
@@ -307,6 +307,11 @@ def cmd_demo(args):
     return 0
 
 
+def _add_backend(p):
+    p.add_argument("--backend", choices=BACKENDS, default="mxnet",
+                   help="run the nets in MXNet (default) or as exported ONNX graphs in onnxruntime")
+
+
 def _add_detection_commands(sub):
     p = sub.add_parser("detect", help="detect faces and landmarks in images or folders")
     p.add_argument("inputs", nargs="+", help="image files or folders")
@@ -316,8 +321,7 @@ def _add_detection_commands(sub):
     p.add_argument("--no-exif", action="store_true",
                    help="use the pixels as stored, ignoring the EXIF orientation of phone photos")
     p.add_argument("--strict", action="store_true", help="exit 1 when any input was skipped")
-    p.add_argument("--backend", choices=BACKENDS, default="mxnet",
-                   help="run the nets in MXNet (default) or as exported ONNX graphs in onnxruntime")
+    _add_backend(p)
     p.add_argument("--frame-stride", type=positive_int, default=1,
                    help="videos: detect on every N-th frame (results keyed <video>#frame=<index>)")
     p.set_defaults(func=cmd_detect)
@@ -341,6 +345,7 @@ def _add_detection_commands(sub):
     p.add_argument("--limit", type=nonneg_int, default=0, help="only the first N val images (0 = all present)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the landmark NME")
     p.add_argument("--strict", action="store_true", help="exit 1 when any val image could not be read")
+    _add_backend(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="detect faces in photos shipped with installed packages")

@@ -198,6 +198,7 @@ class TrainConfig:
     landmark_weight: float = 0.5  # weight of the landmark loss (ONet: 1.0)
     ohem_ratio: float = OHEM_RATIO  # fraction of the valid classification losses kept by OHEM
     flip: bool = True  # random horizontal flip, probability 1/2 per sample
+    colour_jitter: float = 0.0  # s: brightness, contrast, saturation each ×U(1 - s, 1 + s) per sample (0 = off)
     val_fraction: float = 0.05  # share of each sample type held out for validation (fixed by seed)
     max_val_samples: int = 20000  # cap on the validation split, spread over types in proportion
     val_batch_size: int = 2048  # samples per validation forward
@@ -219,7 +220,7 @@ class TrainConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         check_range("lr", self.lr, 0, low_open=True)
-        for name in ("momentum", "lr_decay", "ohem_ratio", "recall_threshold"):
+        for name in ("momentum", "lr_decay", "ohem_ratio", "recall_threshold", "colour_jitter"):
             check_range(name, getattr(self, name), 0, 1)
         for name in ("wd", "warmup_epochs", "warmup_start_lr", "det_weight", "box_weight", "landmark_weight"):
             check_range(name, getattr(self, name), 0)

@@ -152,7 +152,7 @@ class MTCNNDetector(Cascade):
     def _pnet_scale(self, img, scale, k):
         batch = self._resized(img, scale)
         if self.backend == "onnx":
-            return self._net("pnet")(batch)
+            return self._net("pnet").maps(batch)
         return self._net("pnet")(mx.nd.array(batch, ctx=self.ctx[k % len(self.ctx)]))
 
     def _pnet_read(self, output):

@@ -341,8 +341,11 @@ def _resume(out, model, trainer, sched, cfg: TrainConfig, rng, progress: bool, f
     with open(os.path.join(ckpt, "state.json")) as f:
         saved = json.load(f)
     now = cfg.to_dict()
-    diff = [f"{k} {saved['config'].get(k)!r} there, {now[k]!r} now" for k in now
-            if k not in RESUMABLE_CHANGES and json.loads(json.dumps(now[k])) != saved.get("config", {}).get(k)]
+    # a setting added to TrainConfig after the checkpoint was written trained at its default there
+    defaults = json.loads(json.dumps(TrainConfig(net=cfg.net).to_dict()))
+    then = {**defaults, **saved.get("config", {})}
+    diff = [f"{k} {then.get(k)!r} there, {now[k]!r} now" for k in now
+            if k not in RESUMABLE_CHANGES and json.loads(json.dumps(now[k])) != then.get(k)]
     if saved.get("data") not in (None, fingerprint):
         diff.append("other training data")
     if diff and not changed_ok:

@@ -15,7 +15,9 @@ from mtcnn_gluon.data.records import RecordWriter, write_typed_records
 from mtcnn_gluon.utils.labels import make_labels
 from mtcnn_gluon.checkpoint import latest_checkpoint
 from mtcnn_gluon.config import TrainConfig
-from mtcnn_gluon.data.batching import find_records, flip_samples
+import cv2
+
+from mtcnn_gluon.data.batching import find_records, flip_samples, jitter_colour
 from mtcnn_gluon.cli import main
 from mtcnn_gluon.train import METRIC_COLUMNS, fit, make_lr_scheduler
 
@@ -205,6 +207,46 @@ def test_flip_mirrors_images_boxes_and_landmarks():
     np.testing.assert_allclose(flipped[0, 5:], 0)  # positives carry no landmarks
     np.testing.assert_allclose(flipped[1, 5:], [0.3, 0.25, 0.9, 0.2, 0.6, 0.5, 0.4, 0.85, 0.8, 0.8], atol=1e-6)
     np.testing.assert_array_equal(flipped[2], labels[2])
+
+
+def test_colour_jitter_by_hand():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (3, 4, 4, 3), dtype=np.uint8)
+    same = images.copy()
+    jitter_colour(same, np.ones((3, 3)))
+    np.testing.assert_array_equal(same, images)  # factors of 1: unchanged
+    # brightness 0.5, then 2 (clipped at 255); contrast and saturation 1
+    one = np.array([[[[100, 50, 201]]], [[[100, 50, 201]]]], np.uint8)
+    jitter_colour(one, [[0.5, 1, 1], [2, 1, 1]])
+    np.testing.assert_array_equal(one[0, 0, 0], [50, 25, 100])  # 100.5 rounds to even
+    np.testing.assert_array_equal(one[1, 0, 0], [200, 100, 255])
+    # saturation 0: each pixel becomes its own grey value (OpenCV's BGR2GRAY, to its rounding)
+    grey = images.copy()
+    jitter_colour(grey, [[1, 1, 0]] * 3)
+    want = np.stack([cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in images])
+    assert np.abs(grey.astype(int) - want[..., None]).max() <= 1
+    assert (grey == grey[..., :1]).all()
+    # contrast 0 on a two-pixel grey image (10 and 30): both become the mean, 20
+    two = np.array([[[[10, 10, 10], [30, 30, 30]]]], np.uint8)
+    jitter_colour(two, [[1, 0, 1]])
+    np.testing.assert_array_equal(two, 20)
+
+
+def test_colour_jitter_changes_training_batches_only_when_asked(tmp_path):
+    from mtcnn_gluon.data.batching import TrainBatches
+    images, labels = _synthetic(60, 12, 1)
+    pools = {"all": (images, labels)}
+    idx = {"all": np.arange(60)}
+    plain = TrainBatches("pnet", pools, idx, _cfg(flip=False, batch_size=20))
+    jittered = TrainBatches("pnet", pools, idx, _cfg(flip=False, batch_size=20, colour_jitter=0.3))
+    a = [b[0].copy() for b in plain.epoch(0, np.random.default_rng(0))]
+    b = [b[0].copy() for b in jittered.epoch(0, np.random.default_rng(0))]
+    order = np.random.default_rng(0).permutation(60)
+    np.testing.assert_array_equal(a[0], images[order[:20]])  # off: the samples as stored
+    assert not np.array_equal(a[0], b[0])
+    np.testing.assert_array_equal(images, _synthetic(60, 12, 1)[0])  # the pool itself is never changed
+    with pytest.raises(ValueError, match="colour_jitter"):
+        TrainConfig(colour_jitter=1.5)
 
 
 def test_batch_split_across_two_contexts(pnet_records, tmp_path):

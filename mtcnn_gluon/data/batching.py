@@ -5,7 +5,8 @@
 * RNet and ONet read one record per type and draw every batch with a fixed number of each
   (:class:`BalancedBatchSampler`, 64 pos, 64 part, 64 landmark, 192 neg): once mining has produced far
   more negatives than positives, a merged record would starve the rare types.
-* Each sample may be mirrored (:func:`flip_samples`): box offsets and landmarks follow exactly.
+* Each sample may be mirrored (:func:`flip_samples`): box offsets and landmarks follow exactly; and its
+  brightness, contrast and saturation may be jittered (:func:`jitter_colour`, ``TrainConfig.colour_jitter``).
 * :func:`split_train_val` holds out a fixed, stratified validation share.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..utils.labels import (BOX, CLS_LANDMARK, CLS_NEG, CLS_PART, CLS_POS, LANDM
 from .records import read_records
 
 __all__ = ["mix_by_ratio", "BalancedBatchSampler", "find_records", "load_training_data", "split_train_val",
-           "flip_samples", "scaled_mix", "TrainBatches"]
+           "flip_samples", "jitter_colour", "GREY_BGR", "scaled_mix", "TrainBatches"]
 
 
 def mix_by_ratio(labels, ratio: Mapping[str, float], seed: int = 0) -> np.ndarray:
@@ -195,6 +196,29 @@ def flip_samples(images: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> No
         labels[lmk, LANDMARKS] = p.reshape(-1, 10)
 
 
+#: BGR weights of the grey value (ITU-R BT.601 luma, as ``cv2.cvtColor(..., COLOR_BGR2GRAY)``).
+GREY_BGR = np.array([0.114, 0.587, 0.299], np.float32)
+
+
+def jitter_colour(images: np.ndarray, factors: np.ndarray) -> None:
+    """Change brightness, contrast and saturation of uint8 BGR samples ``(N, S, S, 3)``, in place.
+
+    ``factors`` ``(N, 3)`` are, per sample, ``(b, c, s)``: the pixels are multiplied by ``b``; then moved
+    towards (``c < 1``) or away from their mean grey value by ``c``; then each pixel towards or away from
+    its own grey value by ``s`` (``s = 0`` gives a grey image); rounded and clipped to [0, 255]. Factors
+    of 1 leave a sample as it is. Labels do not change: boxes and landmarks are geometry.
+    """
+    if len(images) == 0:
+        return
+    f = np.asarray(factors, np.float32).reshape(len(images), 3, 1, 1, 1)
+    x = images.astype(np.float32) * f[:, 0]
+    grey = x @ GREY_BGR  # (N, S, S)
+    x = (x - grey.mean(axis=(1, 2))[:, None, None, None]) * f[:, 1] + grey.mean(axis=(1, 2))[:, None, None, None]
+    grey = (x @ GREY_BGR)[..., None]
+    x = (x - grey) * f[:, 2] + grey
+    images[...] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
 def scaled_mix(mix: Dict[str, int], batch_size: int) -> Dict[str, int]:
     """``mix`` scaled to sum to ``batch_size`` (floors; the remainder goes to the largest type)."""
     total = sum(mix.values())
@@ -257,4 +281,7 @@ class TrainBatches:
     def _finish(self, images, labels, rng):
         if self.cfg.flip:
             flip_samples(images, labels, rng.random(len(images)) < 0.5)
+        if self.cfg.colour_jitter:
+            s = self.cfg.colour_jitter
+            jitter_colour(images, rng.uniform(1 - s, 1 + s, (len(images), 3)))
         return images, labels

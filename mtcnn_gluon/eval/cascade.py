@@ -15,9 +15,9 @@ from ..utils.files import write_json
 from ..viz import plot_pr_curves
 from .landmarks import evaluate_landmarks
 from .predictions import write_wider_predictions
-from .wider import evaluate_wider, present_val_images, val_image_file
+from .wider import evaluate_wider, load_wider_gt, present_val_images, val_image_file
 
-__all__ = ["evaluate_cascade"]
+__all__ = ["evaluate_cascade", "per_event_ap"]
 
 
 def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: int | None = None,
@@ -73,5 +73,21 @@ def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: in
         if landmarks is not None:
             write_json(out / "landmarks.json", summary["landmarks"])
         write_json(out / "summary.json", summary)
+        write_json(out / "per_event_ap.json", per_event_ap(preds, data_root, keys))
     return {"wider": wider, "landmarks": landmarks, "summary": summary, "predictions": found["images"],
             "skipped": found["skipped"]}
+
+
+def per_event_ap(predictions, data_root, images) -> dict:
+    """The official AP of each WIDER event (``"0--Parade"``, ...) over its images among ``images``:
+    ``{event: {"images": n, "faces": {setting: n}, "ap": {setting: AP}}}``, events in the official order.
+    Events with few images give noisy APs; ``faces`` says how many each rests on."""
+    gt = load_wider_gt(Path(data_root) / "WIDER_FACE" / "eval_tools" / "ground_truth")
+    events = {}
+    for key in images:
+        events.setdefault(key.split("/")[0], []).append(key)
+    out = {}
+    for event in sorted(events, key=lambda e: int(e.split("--")[0]) if e.split("--")[0].isdigit() else e):
+        r = evaluate_wider({k: predictions.get(k, np.zeros((0, 5))) for k in events[event]}, gt, images=events[event])
+        out[event] = {"images": len(events[event]), "faces": dict(r.n_faces), "ap": dict(r.ap)}
+    return out

@@ -139,11 +139,17 @@ def normalize(batch_hwc, F=None):
     With ``F`` (``mx.nd`` or ``mx.sym``, inside a ``hybrid_forward``) the same on MXNet arrays, so that
     training and detection feed the nets the very same numbers.
     """
-    if F is None:
-        x = np.asarray(batch_hwc, dtype=np.float32).transpose(0, 3, 1, 2)
-    else:
+    if F is not None:
         x = F.transpose(F.cast(batch_hwc, "float32"), axes=(0, 3, 1, 2))
-    return (x - PIXEL_MEAN) * PIXEL_SCALE
+        return (x - PIXEL_MEAN) * PIXEL_SCALE
+    # in place on one C-contiguous array: the same two float operations, one pass fewer over a pyramid
+    # level than (x - m) * s on the transposed view, and no copy when onnxruntime or MXNet takes it
+    batch_hwc = np.asarray(batch_hwc)
+    x = np.empty((batch_hwc.shape[0], batch_hwc.shape[3]) + batch_hwc.shape[1:3], np.float32)
+    x[...] = batch_hwc.transpose(0, 3, 1, 2)
+    x -= PIXEL_MEAN
+    x *= PIXEL_SCALE
+    return x
 
 
 def padded_crop(img: np.ndarray, box, dtype=np.uint8) -> np.ndarray:

@@ -339,3 +339,20 @@ def test_error_analysis_lists_missed_faces_and_false_positives():
     assert [(k, s) for k, _, s in r["false_positives"]] == [("0--Parade/a", 0.7)]
     everything = ev.error_analysis(preds, gt, setting="hard")
     assert [s for _, _, s in everything["false_positives"]] == [0.7, 0.2]
+
+
+def test_per_event_ap_splits_val_by_event(data_root, wider_gt):
+    from mtcnn_gluon.eval.cascade import per_event_ap
+    present = ev.present_val_images(data_root)
+    parade = [k for k in present if k.startswith("0--Parade/")]
+    # perfect boxes on the Parade images only: AP 1 there, 0 in every other event
+    r = per_event_ap(_perfect(wider_gt, parade), data_root, present)
+    assert list(r)[0] == "0--Parade" and len(r) == 5
+    assert r["0--Parade"]["images"] == len(parade) == 115
+    assert r["0--Parade"]["ap"] == pytest.approx({s: 1.0 for s in ev.WIDER_SETTINGS})
+    assert all(v["ap"] == {s: 0.0 for s in ev.WIDER_SETTINGS} for e, v in r.items() if e != "0--Parade")
+    # the events partition the present images and their faces
+    assert sum(v["images"] for v in r.values()) == 394
+    for s, n in {"easy": 874, "medium": 1660, "hard": 4248}.items():
+        assert sum(v["faces"][s] for v in r.values()) == n
+    assert r["0--Parade"]["faces"] == {"easy": 238, "medium": 608, "hard": 2930}

@@ -318,6 +318,13 @@ def test_an_unreadable_val_image_is_reported_not_hidden(toy, tmp_path, capsys, r
     assert victim.stem in json.dumps(json.loads((tmp_path / "o" / "predictions.json").read_text())["skipped"])
     rc, _, _ = run_cli(argv + ["--out", tmp_path / "o2", "--strict"], capsys)
     assert rc == 1
+    # per-event APs cover every val image, the unreadable one too; onnxruntime scores the same
+    events = json.loads((tmp_path / "o" / "per_event_ap.json").read_text())
+    n_val = len(list((root / "WIDER_FACE" / "WIDER_val" / "images").glob("*/*.jpg")))
+    assert sum(e["images"] for e in events.values()) == n_val
+    rc, _, _ = run_cli(argv + ["--out", tmp_path / "o3", "--backend", "onnx"], capsys)
+    ap = [json.loads((tmp_path / d / "wider_ap.json").read_text())["ap"] for d in ("o", "o3")]
+    assert rc == 0 and ap[0] == ap[1]
 
 
 # -------------------------------------------------------------------------------------------- weights
@@ -397,6 +404,20 @@ def test_resume_refuses_changed_settings_unless_told(change, needle, tmp_path):
     with pytest.raises(UserError, match=needle):
         fit(rec, tmp_path / "run", _tiny(epochs=2, **change), resume=True, progress=False)
     fit(rec, tmp_path / "run", _tiny(epochs=2, **change), resume=True, resume_changed=True, progress=False)
+
+
+def test_resume_accepts_a_checkpoint_older_than_a_new_setting_at_its_default(tmp_path):
+    # a checkpoint written before TrainConfig had colour_jitter trained without it: the same as its default, 0
+    rec = _records(tmp_path / "rec")
+    fit(rec, tmp_path / "run", _tiny(), progress=False)
+    for state in (tmp_path / "run" / "checkpoints").glob("epoch-*/state.json"):
+        saved = json.loads(state.read_text())
+        del saved["config"]["colour_jitter"]
+        state.write_text(json.dumps(saved))
+    result = fit(rec, tmp_path / "run", _tiny(epochs=2), resume=True, progress=False)
+    assert len(result.metrics) == 2
+    with pytest.raises(UserError, match="colour_jitter 0.0 there, 0.2 now"):
+        fit(rec, tmp_path / "run", _tiny(epochs=3, colour_jitter=0.2), resume=True, progress=False)
 
 
 def test_resume_refuses_other_data(tmp_path):

@@ -81,3 +81,15 @@ def test_pnet_takes_any_size_and_the_others_any_batch():
         shape = to_onnx(get_net(name)).graph.input[0].type.tensor_type.shape.dim
         assert [d.dim_param or d.dim_value for d in shape] == dims
         onnx.checker.check_model(to_onnx(get_net(name)))
+
+
+def test_pnet_maps_are_the_full_runs_prob_and_box():
+    mx.random.seed(1)
+    ox = OnnxNet(to_onnx(get_net("pnet")))
+    x = np.random.default_rng(5).uniform(-1, 1, (1, 3, 37, 53)).astype(np.float32)
+    prob, box, _ = ox(x)
+    maps = ox.maps(x)
+    # 37 x 53: conv 35 x 51, pool rounding up 18 x 26, two 3 x 3 convs 14 x 22
+    assert len(maps) == 2 and maps[0].shape == (1, 2, 14, 22)
+    np.testing.assert_array_equal(maps[0], prob)
+    np.testing.assert_array_equal(maps[1], box)
