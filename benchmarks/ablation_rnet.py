@@ -121,7 +121,7 @@ def score(cascade, data_root) -> dict:
         windows["rnet"] += len(after_r)
         preds[key] = np.round(boxes.astype(np.float64), 2)
         n += 1
-    ap = evaluate_wider(preds, Path(data_root), images=sorted(preds)).to_dict()
+    ap = evaluate_wider(preds, Path(data_root), images=sorted(present)).to_dict()  # unreadable: faces missed
     return {"images": n,
             "recall": {s: float(np.concatenate(c).mean()) for s, c in covered.items()},
             "windows_per_image": {s: w / max(n, 1) for s, w in windows.items()},
@@ -151,6 +151,8 @@ def main():
     args = ap.parse_args()
     if not args.data_root:
         raise SystemExit("error: set MTCNN_DATA_ROOT or --data-root")
+    if args.epochs < 2:
+        raise SystemExit("error: --epochs must be >= 2 (the lr drops x0.1 for the last epoch)")
     base, out = Path(args.base), Path(args.out)
     for name in ("cascade/pnet.params", "cascade/onet.params", "mine_rnet/mined.npz", "data/rnet/pos.rec"):
         if not (base / name).is_file():
@@ -163,7 +165,8 @@ def main():
         t0 = time.time()
         cascade = train_row(base, out, row, args.epochs)
         t1 = time.time()
-        result = {"row": row, "change": ROWS[row][0], "epochs": 40 if ROWS[row][2] is None else args.epochs,
+        base_epochs = json.loads((base / "rnet" / "config.json").read_text())["epochs"]
+        result = {"row": row, "change": ROWS[row][0], "epochs": base_epochs if ROWS[row][2] is None else args.epochs,
                   "steps_per_epoch": 200,
                   "train_seconds": round(t1 - t0), **score(cascade, args.data_root)}
         result["score_seconds"] = round(time.time() - t1)

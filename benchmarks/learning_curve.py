@@ -72,7 +72,7 @@ def plot(points, path) -> None:
     for setting, style in (("easy", "o-"), ("medium", "s-"), ("hard", "^-")):
         ax.plot(xs, [p["ap"][setting] for p in points], style, label=setting)
     ax.set_xlabel("WIDER train images used")
-    ax.set_ylabel("val AP (394 images)")
+    ax.set_ylabel("WIDER val AP (shared val images)")
     ax.set_xticks(xs)
     ax.grid(alpha=0.3)
     ax.legend(title="setting")

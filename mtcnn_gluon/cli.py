@@ -62,6 +62,7 @@ positive_int = _typed(int, lambda v: v >= 1, "an integer >= 1")
 nonneg_int = _typed(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _typed(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 nonneg_float = _typed(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+unit_float = _typed(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 min_face_px = _typed(float, lambda v: math.isfinite(v) and v >= 1, "a face size in px >= 1")
 pyramid_factor = _typed(float, lambda v: math.isfinite(v) and 0 < v < 1, "a number between 0 and 1")
 angle_degrees = _typed(float, lambda v: math.isfinite(v) and 0 <= v <= 180, "an angle in [0, 180] degrees")
@@ -454,6 +455,8 @@ def cmd_train(args) -> int:
                                    "seed": args.seed}.items() if v is not None}
     if args.no_flip:
         overrides["flip"] = False
+    if args.colour_jitter is not None:
+        overrides["colour_jitter"] = args.colour_jitter
     cfg = TrainConfig.preset(args.net, smoke=args.smoke, **overrides)
     if not os.path.isdir(args.records):
         raise UserError(f"--records {args.records}: no such folder")
@@ -509,6 +512,8 @@ def _add_training_commands(sub):
     p.add_argument("--optimizer", choices=("sgd", "adam"), help="default sgd (momentum 0.9)")
     p.add_argument("--warmup-epochs", type=nonneg_float, help="linear warm-up, epochs (default 0)")
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    p.add_argument("--colour-jitter", type=unit_float, metavar="S",
+                   help="brightness, contrast and saturation each x U(1-S, 1+S) per sample (default 0: off)")
     p.add_argument("--seed", type=nonneg_int, help="default 0")
     p.add_argument("--smoke", action="store_true", help="a tiny run (2 epochs of 4 steps)")
     _add_gpus(p)

@@ -203,7 +203,7 @@ class TrainConfig:
     max_val_samples: int = 20000  # cap on the validation split, spread over types in proportion
     val_batch_size: int = 2048  # samples per validation forward
     recall_threshold: float = 0.6  # face probability above which a positive counts as found (0.6 / 0.7 / 0.7)
-    seed: int = 0  # seeds mx.random (initialisation) and NumPy (split, shuffles, flips)
+    seed: int = 0  # seeds mx.random (initialisation) and NumPy (split, shuffles, flips, colour factors)
     hybridize: bool = True  # run the net + loss as one cached graph
     keep_checkpoints: int = 2  # complete checkpoints kept (older ones removed); 0 keeps all
 

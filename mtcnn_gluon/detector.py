@@ -72,7 +72,8 @@ class MTCNNDetector(Cascade):
             if net is None:
                 continue
             if backend == "onnx":
-                self._run[name] = OnnxNet(to_onnx(net))  # the exported graph in onnxruntime
+                # the exported graph in onnxruntime; PNet's without the landmark head, as export writes it
+                self._run[name] = OnnxNet(to_onnx(net, landmarks=name != "pnet"))
             elif fuse:
                 self._run[name] = fuse_net(net, ctx=self.ctx)
             else:
@@ -152,7 +153,7 @@ class MTCNNDetector(Cascade):
     def _pnet_scale(self, img, scale, k):
         batch = self._resized(img, scale)
         if self.backend == "onnx":
-            return self._net("pnet").maps(batch)
+            return self._net("pnet")(batch)
         return self._net("pnet")(mx.nd.array(batch, ctx=self.ctx[k % len(self.ctx)]))
 
     def _pnet_read(self, output):

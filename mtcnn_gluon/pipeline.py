@@ -197,8 +197,8 @@ def publish_cascade(out, dest) -> dict:
     """Copy a finished run's ``cascade/`` to ``dest`` (e.g. the repo's ``pretrained/``) with a JSON card.
 
     The card (``dest/cascade.json``) says how the cascade was made: pipeline settings, per-net training
-    config and final metrics, data counts, mining recall, evaluation results, seed, code version, and
-    the datasets' research-only terms.
+    config and final metrics, data counts, mining recall, evaluation results (and the AP per val event),
+    seed, code version, and the datasets' research-only terms.
     """
     out, dest = Path(out), Path(dest)
     steps = {s: json.loads(_step_file(out, s).read_text()) for s in STEPS if _step_file(out, s).is_file()}
@@ -222,5 +222,8 @@ def publish_cascade(out, dest) -> dict:
         "terms": DATA_TERMS,
         "licence_of_code": "MIT",
     }
+    per_event = out / "eval" / "per_event_ap.json"
+    if per_event.is_file():
+        card["per_event_ap"] = json.loads(per_event.read_text())
     write_json(dest / "cascade.json", card)
     return card

@@ -259,7 +259,8 @@ class TrainBatches:
                 self.sampler.num_batches = self.steps
 
     def epoch(self, epoch: int, rng: np.random.Generator):
-        """Yield ``(images uint8 (B, S, S, 3), labels (B, 15))``; flips drawn from ``rng``."""
+        """Yield ``(images uint8 (B, S, S, 3), labels (B, 15))``; the order, flips and colour factors drawn
+        from ``rng`` (colour factors only when ``colour_jitter`` is on, so runs without it draw as before)."""
         if self.kind == "merged":
             images, labels = self.pools["all"]
             idx = self.train_idx["all"]

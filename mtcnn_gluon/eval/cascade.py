@@ -15,7 +15,7 @@ from ..utils.files import write_json
 from ..viz import plot_pr_curves
 from .landmarks import evaluate_landmarks
 from .predictions import write_wider_predictions
-from .wider import evaluate_wider, load_wider_gt, present_val_images, val_image_file
+from .wider import evaluate_wider, load_wider_gt, present_val_images, val_image_file, wider_key
 
 __all__ = ["evaluate_cascade", "per_event_ap"]
 
@@ -33,7 +33,8 @@ def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: in
     out : path, optional
         When given, receives ``predictions.json`` (detections JSON, with ``settings``),
         ``wider_predictions/`` (the official text layout), ``wider_ap.json``, ``pr_curves.png``,
-        ``landmarks.json`` and ``summary.json`` (``{"wider": ..., "landmarks": ...}``).
+        ``landmarks.json``, ``summary.json`` (``{"wider": ..., "landmarks": ...}``) and ``per_event_ap.json``
+        (:func:`per_event_ap`).
     val_limit : int, optional
         Only the first N present val images (None: all).
     landmark_faces : int, optional
@@ -79,15 +80,22 @@ def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: in
 
 
 def per_event_ap(predictions, data_root, images) -> dict:
-    """The official AP of each WIDER event (``"0--Parade"``, ...) over its images among ``images``:
-    ``{event: {"images": n, "faces": {setting: n}, "ap": {setting: AP}}}``, events in the official order.
-    Events with few images give noisy APs; ``faces`` says how many each rests on."""
+    """The AP of each WIDER event (``"0--Parade"``, ...) over its images among ``images``, by the official
+    protocol applied to that event's images alone (scores min-max normalised within the event, as the official
+    tool does for whatever set it is given): ``{event: {"images": n, "faces": {setting: n}, "ap": {setting:
+    AP or None}}}``, events in the ground truth's order. ``predictions`` may be keyed by any path ending in
+    ``<event>/<name>`` (:func:`mtcnn_gluon.eval.wider.wider_key`). Events with few images give noisy APs;
+    ``faces`` says how many each rests on, and a setting without faces has AP None."""
     gt = load_wider_gt(Path(data_root) / "WIDER_FACE" / "eval_tools" / "ground_truth")
+    by_key = {wider_key(k): v for k, v in predictions.items()}
+    wanted = {wider_key(k) for k in images}
     events = {}
-    for key in images:
-        events.setdefault(key.split("/")[0], []).append(key)
+    for key in gt.keys:  # the official order
+        if key in wanted:
+            events.setdefault(key.split("/")[0], []).append(key)
     out = {}
-    for event in sorted(events, key=lambda e: int(e.split("--")[0]) if e.split("--")[0].isdigit() else e):
-        r = evaluate_wider({k: predictions.get(k, np.zeros((0, 5))) for k in events[event]}, gt, images=events[event])
-        out[event] = {"images": len(events[event]), "faces": dict(r.n_faces), "ap": dict(r.ap)}
+    for event, keys in events.items():
+        r = evaluate_wider({k: by_key.get(k, np.zeros((0, 5))) for k in keys}, gt, images=keys)
+        out[event] = {"images": len(keys), "faces": dict(r.n_faces),
+                      "ap": {s: None if np.isnan(v) else float(v) for s, v in r.ap.items()}}
     return out

@@ -345,8 +345,9 @@ def test_per_event_ap_splits_val_by_event(data_root, wider_gt):
     from mtcnn_gluon.eval.cascade import per_event_ap
     present = ev.present_val_images(data_root)
     parade = [k for k in present if k.startswith("0--Parade/")]
-    # perfect boxes on the Parade images only: AP 1 there, 0 in every other event
-    r = per_event_ap(_perfect(wider_gt, parade), data_root, present)
+    # perfect boxes on the Parade images only, keyed by file path as `eval` keys them: AP 1 there, 0 elsewhere
+    perfect = {ev.val_image_file(k): v for k, v in _perfect(wider_gt, parade).items()}
+    r = per_event_ap(perfect, data_root, present)
     assert list(r)[0] == "0--Parade" and len(r) == 5
     assert r["0--Parade"]["images"] == len(parade) == 115
     assert r["0--Parade"]["ap"] == pytest.approx({s: 1.0 for s in ev.WIDER_SETTINGS})
@@ -356,3 +357,10 @@ def test_per_event_ap_splits_val_by_event(data_root, wider_gt):
     for s, n in {"easy": 874, "medium": 1660, "hard": 4248}.items():
         assert sum(v["faces"][s] for v in r.values()) == n
     assert r["0--Parade"]["faces"] == {"easy": 238, "medium": 608, "hard": 2930}
+    # an event's AP is the protocol on that event's images alone
+    rng = np.random.default_rng(0)
+    noisy = {k: np.column_stack([v[:, :4] + rng.normal(0, 3, (len(v), 4)), rng.uniform(0, 1, len(v))])
+             for k, v in _perfect(wider_gt, present).items()}
+    alone = ev.evaluate_wider({k: noisy[k] for k in parade}, wider_gt, images=parade).ap
+    got = per_event_ap(noisy, data_root, present)["0--Parade"]["ap"]
+    assert got == pytest.approx(alone) and 0.1 < got["hard"] < 0.95

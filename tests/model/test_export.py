@@ -83,13 +83,16 @@ def test_pnet_takes_any_size_and_the_others_any_batch():
         onnx.checker.check_model(to_onnx(get_net(name)))
 
 
-def test_pnet_maps_are_the_full_runs_prob_and_box():
+def test_pnet_without_its_landmark_head_gives_the_same_maps():
     mx.random.seed(1)
-    ox = OnnxNet(to_onnx(get_net("pnet")))
+    net = get_net("pnet")
+    full, maps = OnnxNet(to_onnx(net)), OnnxNet(to_onnx(net, landmarks=False))
+    assert full.outputs == ["prob", "box", "landmarks"] and maps.outputs == ["prob", "box"]
+    assert "landmarks" not in {o for n in to_onnx(net, landmarks=False).graph.node for o in n.output}
     x = np.random.default_rng(5).uniform(-1, 1, (1, 3, 37, 53)).astype(np.float32)
-    prob, box, _ = ox(x)
-    maps = ox.maps(x)
+    prob, box, _ = full(x)
+    got = maps(x)
     # 37 x 53: conv 35 x 51, pool rounding up 18 x 26, two 3 x 3 convs 14 x 22
-    assert len(maps) == 2 and maps[0].shape == (1, 2, 14, 22)
-    np.testing.assert_array_equal(maps[0], prob)
-    np.testing.assert_array_equal(maps[1], box)
+    assert len(got) == 2 and got[0].shape == (1, 2, 14, 22)
+    np.testing.assert_array_equal(got[0], prob)
+    np.testing.assert_array_equal(got[1], box)
