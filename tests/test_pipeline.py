@@ -19,6 +19,8 @@ def test_presets():
     full, smoke = PipelineConfig.preset("full"), PipelineConfig.preset("smoke")
     assert full.wider_limit is None and smoke.wider_limit == 80 and full.epochs["rnet"] > smoke.epochs["rnet"]
     assert smoke.mining["max_windows"] == 300
+    # the recipe adds generated positives and parts to the mined ones; the course's smoke run does not
+    assert full.generated_faces == {"rnet": 20, "onet": 20} and smoke.generated_faces == {}
     with pytest.raises(ValueError, match="'smoke' or 'full'"):
         PipelineConfig.preset("huge")
 
@@ -84,3 +86,27 @@ def test_retraining_an_earlier_net_rebuilds_what_depends_on_it(toy_root, tmp_pat
     assert "training rnet afresh" in capsys.readouterr().out
     rows = (out / "rnet" / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 2  # header + the one epoch of the new run, not the old run's rows
+
+
+def test_generated_faces_join_the_mined_ones(toy_root, tmp_path):
+    """The recipe's generated positives and parts: 24 px crops around the ground truth, added to what PNet mined."""
+    import numpy as np
+
+    from mtcnn_gluon.data.records import read_records
+    from mtcnn_gluon.mining import load_mined
+    from mtcnn_gluon.utils.labels import CLS_PART, CLS_POS
+
+    tiny = {"pnet": {"steps_per_epoch": 2, "batch_size": 96, "max_val_samples": 200}}
+    cfg = PipelineConfig.preset("smoke", wider_limit=6, landmark_limit=40, workers=1, val_limit=3,
+                                epochs={"pnet": 1, "rnet": 1, "onet": 1}, train_overrides=tiny,
+                                generated_faces={"rnet": 6})
+    out = tmp_path / "run"
+    records = run_pipeline(toy_root, out, cfg, until="mine_rnet", progress=False)
+    generated = records["mine_rnet"]["summary"]["generated"]
+    assert generated["pos"] > 0 and generated["part"] > 0 and "neg" not in generated
+    _, mined = load_mined(out / "mine_rnet")
+    for t, cls in (("pos", CLS_POS), ("part", CLS_PART)):
+        images, labels = read_records(out / "data" / "rnet" / t)
+        assert images.shape[1:] == (24, 24, 3)
+        assert len(labels) == int((mined[:, 0] == cls).sum()) + generated[t]
+        assert (labels[:, 0] == cls).all() and np.abs(labels[:, 1:5]).max() <= 1
