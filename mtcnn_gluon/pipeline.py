@@ -205,6 +205,7 @@ def publish_cascade(out, dest) -> dict:
     missing = [s for s in STEPS if s not in steps]
     if missing:
         raise FileNotFoundError(f"{out}: the run has not finished steps {', '.join(missing)}")
+    version = _git_version()  # before the copies below make a tracked dest (the repo's pretrained/) look dirty
     dest.mkdir(parents=True, exist_ok=True)
     for net in ("pnet", "rnet", "onet"):
         shutil.copyfile(out / "cascade" / f"{net}.params", dest / f"{net}.params.tmp")
@@ -215,7 +216,7 @@ def publish_cascade(out, dest) -> dict:
                                                  if k in wider}
     card = {
         "what": "MTCNN cascade (PNet, RNet, ONet) trained from scratch with mtcnn-gluon on the shared data",
-        "code_version": _git_version(),
+        "code_version": version,
         "pipeline": json.loads((out / "pipeline.json").read_text()),
         "seed": json.loads((out / "pipeline.json").read_text()).get("seed"),
         "steps": {s: {"seconds": r["seconds"], "summary": r["summary"]} for s, r in steps.items()},
