@@ -55,6 +55,7 @@ ROWS = {
                     "all"),
     "no_generated": ("generated positives and parts off (mined crops only)", {}, "mined"),
     "no_flip": ("augmentation off (no flips)", {"flip": False}, "all"),
+    "recipe_seed1": ("the recipe again with seed 1 (initialisation, batch order, held-out split): run-to-run spread", {"seed": 1}, "all"),
     "colour": ("colour jitter on (brightness, contrast, saturation x U(0.8, 1.2))", {"colour_jitter": 0.2}, "all"),
 }
 
