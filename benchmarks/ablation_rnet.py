@@ -33,13 +33,11 @@ from mtcnn_gluon.data.records import write_typed_records
 from mtcnn_gluon.data.wider import load_wider
 from mtcnn_gluon.detector import MTCNNDetector
 from mtcnn_gluon.eval.wider import evaluate_wider, present_val_images, wider_key
-from mtcnn_gluon.mining import covered_faces, load_mined
+from mtcnn_gluon.mining import load_mined
 from mtcnn_gluon.train import fit
 from mtcnn_gluon.utils.files import write_json
-from mtcnn_gluon.utils.images import try_read_image
+from stage_recall import stage_recall  # benchmarks/stage_recall.py: the same faces, the same IoU
 
-MIN_FACE = 20
-IOU = 0.5
 NO_PART = {**BATCH_MIX, "part": 0}
 NO_LANDMARK = {**BATCH_MIX, "landmark": 0}
 
@@ -97,35 +95,17 @@ def train_row(base: Path, out: Path, row: str, epochs: int) -> Path:
 
 
 def score(cascade, data_root) -> dict:
-    """Recall after RNet, windows per image, and val AP of the cascade, in one pass over val."""
+    """Recall after each stage, windows per image, and val AP of the cascade, in one pass over val."""
     det = MTCNNDetector.from_weights(cascade, backend="onnx")
     val = load_wider(data_root, "val")
     present = set(present_val_images(data_root))
-    covered = {"pnet": [], "rnet": [], "onet": []}
-    windows = {"pnet": 0, "rnet": 0}
-    preds, n = {}, 0
-    for item in val.images:
-        key = wider_key(val.path(item))
-        if key not in present:
-            continue
-        img, _ = try_read_image(val.path(item))
-        if img is None:
-            continue
-        gt = item.boxes[item.usable]
-        gt = gt[(np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1) >= MIN_FACE]
-        after_p = det.run_pnet(img)
-        after_r = det.run_rnet(img, after_p) if len(after_p) else after_p
-        boxes, _ = det.run_onet(img, after_r)
-        for stage, found in (("pnet", after_p), ("rnet", after_r), ("onet", boxes)):
-            covered[stage].append(covered_faces(found, gt, IOU))
-        windows["pnet"] += len(after_p)
-        windows["rnet"] += len(after_r)
-        preds[key] = np.round(boxes.astype(np.float64), 2)
-        n += 1
+    items = [item for item in val.images if wider_key(val.path(item)) in present]
+    recall, windows, final = stage_recall(det, val, items)
+    preds = {wider_key(path): np.round(boxes.astype(np.float64), 2) for path, boxes in final.items()}
     ap = evaluate_wider(preds, Path(data_root), images=sorted(present)).to_dict()  # unreadable: faces missed
-    return {"images": n,
-            "recall": {s: float(np.concatenate(c).mean()) for s, c in covered.items()},
-            "windows_per_image": {s: w / max(n, 1) for s, w in windows.items()},
+    return {"images": len(final),
+            "recall": dict(zip(("pnet", "rnet", "onet"), recall)),
+            "windows_per_image": {"pnet": float(windows[0]), "rnet": float(windows[1])},
             "ap": {s: ap["ap"][s] for s in ("easy", "medium", "hard")}}
 
 

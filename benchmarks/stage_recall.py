@@ -24,9 +24,11 @@ IOU = 0.5
 
 
 def stage_recall(det, wider, items):
-    """``(recall after PNet, RNet, ONet), (windows per image after each)``."""
+    """``(recall after PNet, RNet, ONet), (windows per image after each), final boxes``: the last a dict of
+    image path to the cascade's ``(K, 5)`` boxes, for the images that could be read."""
     covered = [[], [], []]
     windows = np.zeros(3)
+    final = {}
     n = 0
     for item in tqdm(items, desc="stage recall", unit="img", leave=False, disable=None):  # no bar off a terminal
         img, _ = try_read_image(wider.path(item))
@@ -40,8 +42,9 @@ def stage_recall(det, wider, items):
         for k, found in enumerate((after_p, after_r, after_o)):
             covered[k].append(covered_faces(found, gt, IOU))
             windows[k] += len(found)
+        final[wider.path(item)] = after_o
         n += 1
-    return [float(np.concatenate(c).mean()) for c in covered], windows / max(n, 1)
+    return [float(np.concatenate(c).mean()) for c in covered], windows / max(n, 1), final
 
 
 def main():
@@ -62,7 +65,7 @@ def main():
     print("|---|---|---|---|---|")
     for weights in args.weights:
         det = MTCNNDetector.from_weights(weights, data_root=args.data_root, min_face=MIN_FACE, thresholds=thresholds)
-        recall, windows = stage_recall(det, wider, items)
+        recall, windows, _ = stage_recall(det, wider, items)
         print(f"| {weights} | " + " | ".join(f"{r:.3f}" for r in recall)
               + " | " + " / ".join(f"{w:.0f}" for w in windows) + " |", flush=True)
 
