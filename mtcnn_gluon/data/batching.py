@@ -212,8 +212,8 @@ def jitter_colour(images: np.ndarray, factors: np.ndarray) -> None:
         return
     f = np.asarray(factors, np.float32).reshape(len(images), 3, 1, 1, 1)
     x = images.astype(np.float32) * f[:, 0]
-    grey = x @ GREY_BGR  # (N, S, S)
-    x = (x - grey.mean(axis=(1, 2))[:, None, None, None]) * f[:, 1] + grey.mean(axis=(1, 2))[:, None, None, None]
+    mean_grey = (x @ GREY_BGR).mean(axis=(1, 2))[:, None, None, None]
+    x = (x - mean_grey) * f[:, 1] + mean_grey
     grey = (x @ GREY_BGR)[..., None]
     x = (x - grey) * f[:, 2] + grey
     images[...] = np.clip(np.rint(x), 0, 255).astype(np.uint8)

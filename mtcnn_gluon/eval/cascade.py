@@ -15,7 +15,7 @@ from ..utils.files import write_json
 from ..viz import plot_pr_curves
 from .landmarks import evaluate_landmarks
 from .predictions import write_wider_predictions
-from .wider import evaluate_wider, load_wider_gt, present_val_images, val_image_file, wider_key
+from .wider import WiderGroundTruth, evaluate_wider, load_wider_gt, present_val_images, val_image_file, wider_key
 
 __all__ = ["evaluate_cascade", "per_event_ap"]
 
@@ -54,7 +54,8 @@ def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: in
     keys = keys[:val_limit] if val_limit else keys
     found = detect_files(detector, [val_image_file(k) for k in keys], root=data_root, progress=progress)
     preds = {k: np.asarray(v["boxes"], float).reshape(-1, 5) for k, v in found["images"].items()}
-    wider = evaluate_wider(preds, Path(data_root), images=keys)
+    gt = load_wider_gt(Path(data_root) / "WIDER_FACE" / "eval_tools" / "ground_truth")  # read once, used twice
+    wider = evaluate_wider(preds, gt, images=keys)
     landmarks = None
     if landmark_faces != 0:
         held = holdout_indices(data_root)
@@ -74,19 +75,21 @@ def evaluate_cascade(detector: MTCNNDetector, data_root, out=None, val_limit: in
         if landmarks is not None:
             write_json(out / "landmarks.json", summary["landmarks"])
         write_json(out / "summary.json", summary)
-        write_json(out / "per_event_ap.json", per_event_ap(preds, data_root, keys))
+        write_json(out / "per_event_ap.json", per_event_ap(preds, gt, keys))
     return {"wider": wider, "landmarks": landmarks, "summary": summary, "predictions": found["images"],
             "skipped": found["skipped"]}
 
 
-def per_event_ap(predictions, data_root, images) -> dict:
+def per_event_ap(predictions, gt, images) -> dict:
     """The AP of each WIDER event (``"0--Parade"``, ...) over its images among ``images``, by the official
     protocol applied to that event's images alone (scores min-max normalised within the event, as the official
     tool does for whatever set it is given): ``{event: {"images": n, "faces": {setting: n}, "ap": {setting:
     AP or None}}}``, events in the ground truth's order. ``predictions`` may be keyed by any path ending in
     ``<event>/<name>`` (:func:`mtcnn_gluon.eval.wider.wider_key`). Events with few images give noisy APs;
-    ``faces`` says how many each rests on, and a setting without faces has AP None."""
-    gt = load_wider_gt(Path(data_root) / "WIDER_FACE" / "eval_tools" / "ground_truth")
+    ``faces`` says how many each rests on, and a setting without faces has AP None. ``gt``: a
+    :class:`~mtcnn_gluon.eval.wider.WiderGroundTruth`, or a data root holding ``WIDER_FACE/eval_tools/ground_truth``."""
+    if not isinstance(gt, WiderGroundTruth):
+        gt = load_wider_gt(Path(gt) / "WIDER_FACE" / "eval_tools" / "ground_truth")
     by_key = {wider_key(k): v for k, v in predictions.items()}
     wanted = {wider_key(k) for k in images}
     events = {}
