@@ -96,3 +96,26 @@ def test_pnet_without_its_landmark_head_gives_the_same_maps():
     assert len(got) == 2 and got[0].shape == (1, 2, 14, 22)
     np.testing.assert_array_equal(got[0], prob)
     np.testing.assert_array_equal(got[1], box)
+
+
+@pytest.mark.parametrize("name", ["pnet", "rnet", "onet"])
+def test_prelus_with_slopes_of_one_sign_run_after_the_pooling_and_give_the_same_outputs(name):
+    mx.random.seed(1)
+    net = get_net(name)
+    rng = np.random.default_rng(6)
+    alphas = [p for key, p in net.collect_params().items() if key.endswith("alpha")]
+    for p in alphas:
+        p.set_data(mx.nd.array(rng.uniform(0.0, 0.9, p.shape)))
+    alphas[0].set_data(alphas[0].data() * -1)  # the first PReLU decreases below 0: it must stay before its pool
+    model = to_onnx(net)
+    order = [n.op_type for n in model.graph.node if n.op_type in ("PRelu", "MaxPool")]
+    expected = {"pnet": ["PRelu", "MaxPool", "PRelu", "PRelu"],
+                "rnet": ["PRelu", "MaxPool", "MaxPool", "PRelu", "PRelu", "PRelu"],
+                "onet": ["PRelu", "MaxPool", "MaxPool", "PRelu", "MaxPool", "PRelu", "PRelu", "PRelu"]}
+    assert order == expected[name]
+    ox = OnnxNet(model)
+    for shape in SHAPES[name]:
+        x = np.random.default_rng(7).uniform(-1, 1, shape).astype(np.float32)
+        for a, b in zip(_mxnet(net, x), ox(x)):
+            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=f"{name} {shape}")
+
