@@ -62,7 +62,7 @@ def _pool_first(layers, params) -> list:
     return layers
 
 
-def to_onnx(net, landmarks: bool = True) -> onnx.ModelProto:
+def to_onnx(net, landmarks: bool = True, pool_first: bool = True) -> onnx.ModelProto:
     """The ONNX graph of one of our nets (``PNet``, ``RNet``, ``ONet`` with loaded weights).
 
     With ``landmarks=False`` the landmark head is left out and the graph outputs ``prob`` and ``box`` only:
@@ -85,7 +85,7 @@ def to_onnx(net, landmarks: bool = True) -> onnx.ModelProto:
         inits.append(numpy_helper.from_array(np.asarray(value, np.float32), key))
         return key
 
-    for k, (kind, layer) in enumerate(_pool_first(_LAYERS[name], params)):
+    for k, (kind, layer) in enumerate(_pool_first(_LAYERS[name], params) if pool_first else _LAYERS[name]):
         y = f"t{k}"
         if kind == "conv":
             w = const(f"{layer}_weight", _array(params[f"{layer}_weight"]))
