@@ -1,6 +1,6 @@
 """Detector speed: median ms per image of ``detect()``, ours vs a reference-style baseline, same run.
 
-Three detectors with the reference weights, timed in turns on the same images:
+Detectors with the reference weights, timed in turns on the same images:
 
 * **reference-style**: the nets run the way the reference MXNet detector runs them — its symbols
   with MXNet's own ``LeakyReLU(act_type='prelu')``, an executor bound for every new input shape —
@@ -9,9 +9,11 @@ Three detectors with the reference weights, timed in turns on the same images:
   loops over boxes in Python: about 0.8 s per image on these cores);
 * **ours, nets as trained**: our Gluon nets hybridised as they are (``fuse=False``), fast NMS;
 * **ours**: the default — nets in their inference form (:mod:`mtcnn_gluon.model.fused`), fast NMS;
-* **ours, onnxruntime**: ``backend="onnx"``, the exported graphs (:mod:`mtcnn_gluon.model.export`).
+* **ours, onnxruntime, one call at a time**: the exported graphs (:mod:`mtcnn_gluon.model.export`), each
+  call of a net split over all the threads by onnxruntime (how the backend ran until 2026-12-02);
+* **ours, onnxruntime**: ``backend="onnx"``: several single-thread calls at once (:class:`OnnxNets`).
 
-All three must give the same boxes. Usage::
+All must give the same boxes. Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/detect.py [--images 20] [--repeat 3]
 """
@@ -29,7 +31,9 @@ import mxnet as mx
 import numpy as np
 
 from mtcnn_gluon.utils import boxes as bx
+from mtcnn_gluon.cascade import OnnxNets, onnx_threads
 from mtcnn_gluon.detector import MTCNNDetector
+from mtcnn_gluon.model.export import to_onnx
 
 
 class ReferenceStyleNet:
@@ -63,6 +67,16 @@ def reference_style_detector(folder):
             ReferenceStyleNet(folder, "det2", ["conv5_2", "conv5_1"]),
             ReferenceStyleNet(folder, "det3", ["conv6_3", "conv6_2", "conv6_1"])]
     return MTCNNDetector(*nets, fuse=False)
+
+
+def onnx_one_call_at_a_time(det):
+    """``det``'s nets in onnxruntime as one session per net runs them: one call at a time, split over all
+    the threads (the onnxruntime backend before it ran several single-thread calls at once)."""
+    serial = MTCNNDetector(det.pnet, det.rnet, det.onet, backend="onnx")
+    models = {name: to_onnx(getattr(det, name), landmarks=name != "pnet") for name in ("pnet", "rnet", "onet")}
+    serial._onnx = OnnxNets(models, threads=1, per_call_threads=onnx_threads())
+    serial._run = serial._onnx.nets
+    return serial
 
 
 def with_nms(det, nms):
@@ -106,8 +120,9 @@ def main():
     ours = MTCNNDetector.from_weights("reference", data_root=args.data_root)
     unfused = MTCNNDetector(ours.pnet, ours.rnet, ours.onet, fuse=False)
     onnx = MTCNNDetector(ours.pnet, ours.rnet, ours.onet, backend="onnx")
+    serial = onnx_one_call_at_a_time(ours)
     base = reference_style_detector(os.path.join(args.data_root, "reference_mtcnn"))
-    dets = [(base, True), (unfused, False), (ours, False), (onnx, False)]
+    dets = [(base, True), (unfused, False), (ours, False), (serial, False), (onnx, False)]
     # same boxes
     for img in wider[:5]:
         found = [detect(det, img, loop)[0] for det, loop in dets]
@@ -123,10 +138,10 @@ def main():
     threads = os.environ.get("OMP_NUM_THREADS")
     print(f"(OMP_NUM_THREADS={threads}; each cell: first call on the image / repeated calls)")
     print("| input | reference-style nets + NMS loop, ms | ours, nets as trained, ms | ours (MXNet), ms | "
-          "ours (onnxruntime), ms | best vs reference-style |")
-    print("|---|---|---|---|---|---|")
-    for label, b, u, o, x in rows:
-        cells = " | ".join(f"{f:.0f} / {a:.0f}" for f, a in (b, u, o, x))
+          "ours (onnxruntime, one call at a time), ms | ours (onnxruntime), ms | best vs reference-style |")
+    print("|---|---|---|---|---|---|---|")
+    for label, b, u, o, s, x in rows:
+        cells = " | ".join(f"{f:.0f} / {a:.0f}" for f, a in (b, u, o, s, x))
         best = min(o[1], x[1])
         print(f"| {label} | {cells} | {b[1] / best:.2f}x |")
 

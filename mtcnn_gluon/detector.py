@@ -17,7 +17,7 @@ import mxnet as mx
 import numpy as np
 from tqdm.auto import tqdm
 
-from .cascade import PNET_CELL, PNET_STRIDE, Cascade, OnnxNet, detections_to_json, onnx_forward, pyramid_scales
+from .cascade import PNET_CELL, PNET_STRIDE, Cascade, OnnxNets, detections_to_json, pyramid_scales
 from .config import INPUT_SIZE, DetectorConfig
 from .model.export import to_onnx
 from .model.fused import fuse as fuse_net
@@ -67,18 +67,14 @@ class MTCNNDetector(Cascade):
             raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
-        self._run = {}  # what each stage calls
-        for name, net in zip(("pnet", "rnet", "onet"), (pnet, rnet, onet)):
-            if net is None:
-                continue
-            if backend == "onnx":
-                # the exported graph in onnxruntime; PNet's without the landmark head, as export writes it
-                self._run[name] = OnnxNet(to_onnx(net, landmarks=name != "pnet"))
-            elif fuse:
-                self._run[name] = fuse_net(net, ctx=self.ctx)
-            else:
-                net.hybridize()
-                self._run[name] = net
+        present = {name: net for name, net in zip(("pnet", "rnet", "onet"), (pnet, rnet, onet)) if net is not None}
+        if backend == "onnx":
+            # the exported graphs in onnxruntime; PNet's without the landmark head, as export writes it
+            self._onnx = OnnxNets({name: to_onnx(net, landmarks=name != "pnet") for name, net in present.items()})
+            self._run = self._onnx.nets
+        else:
+            self._run = {name: fuse_net(net, ctx=self.ctx) if fuse else _hybridized(net)
+                         for name, net in present.items()}
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -132,10 +128,10 @@ class MTCNNDetector(Cascade):
         box : ndarray, shape (N, 4)
         landmarks : ndarray, shape (N, 10)
         """
-        chunk = {"rnet": self.config.rnet_batch, "onet": self.config.onet_batch}[stage]
+        chunk = self._chunk(stage)
         net = self._net(stage)
         if self.backend == "onnx":
-            return onnx_forward(net, batch, chunk)
+            return self._onnx.forward(stage, batch, chunk)
         probs, regs, lmks = [], [], []
         for start in range(0, len(batch), chunk * len(self.ctx)):
             part = batch[start:start + chunk * len(self.ctx)]
@@ -151,17 +147,23 @@ class MTCNNDetector(Cascade):
         return np.concatenate(probs), np.concatenate(regs), np.concatenate(lmks)
 
     def _pnet_scale(self, img, scale, k):
-        batch = self._resized(img, scale)
         if self.backend == "onnx":
-            return self._net("pnet")(batch)
+            self._net("pnet")  # the error naming the missing stage
+            return self._onnx.pnet_level(self._resized, img, scale)
+        batch = self._resized(img, scale)
         return self._net("pnet")(mx.nd.array(batch, ctx=self.ctx[k % len(self.ctx)]))
 
     def _pnet_read(self, output):
         """One level's ``(probability map (h, w), offsets (4, h, w))`` as NumPy."""
         if self.backend == "onnx":
-            return output[0][0, 1], output[1][0]
+            return OnnxNets.read_level(output)
         cls, reg, _ = output
         return mx.nd.softmax(cls, axis=1)[0, 1].asnumpy(), reg[0].asnumpy()
+
+def _hybridized(net):
+    net.hybridize()
+    return net
+
 
 def resolve_weights(weights, data_root=None):
     """``(folder, is_reference)`` for ``'reference'``, ``'pretrained'`` or a folder path."""

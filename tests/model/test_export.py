@@ -1,8 +1,11 @@
 """The nets as ONNX graphs: the same outputs as MXNet at every shape the detector feeds them, in onnxruntime."""
+import os
+
 import mxnet as mx
 import numpy as np
 import onnx
 import pytest
+from numpy.testing import assert_array_equal
 from onnx import numpy_helper
 
 from mtcnn_gluon.model.export import OnnxNet, to_onnx
@@ -119,3 +122,26 @@ def test_prelus_with_slopes_of_one_sign_run_after_the_pooling_and_give_the_same_
         for a, b in zip(_mxnet(net, x), ox(x)):
             np.testing.assert_allclose(b, a, atol=1e-5, err_msg=f"{name} {shape}")
 
+
+
+def test_onnx_nets_run_chunks_at_once_and_keep_their_order(monkeypatch):
+    """Several single-thread calls at once give, chunk for chunk and in order, what one call per chunk gives."""
+    from mtcnn_gluon.cascade import OnnxNets, onnx_threads
+    mx.random.seed(1)
+    rnet, pnet = get_net("rnet"), get_net("pnet")
+    _random_slopes(rnet, 2)
+    nets = OnnxNets({"rnet": to_onnx(rnet), "pnet": to_onnx(pnet, landmarks=False)}, threads=3)
+    one = OnnxNet(to_onnx(rnet), threads=1)
+    x = np.random.default_rng(9).uniform(-1, 1, (150, 3, 24, 24)).astype(np.float32)
+    got = nets.forward("rnet", x, chunk=1000)  # at most ONNX_CHUNK (64) a call: 64 + 64 + 22
+    want = [np.concatenate([one(x[i:i + 64])[k] for i in (0, 64, 128)]) for k in range(3)]
+    for a, b in zip(got, want):
+        assert_array_equal(a, b)
+    level = np.random.default_rng(10).uniform(-1, 1, (1, 3, 40, 30)).astype(np.float32)
+    prob, box = OnnxNets.read_level(nets.pnet_level(lambda: level))
+    assert prob.shape == (15, 10) and box.shape == (4, 15, 10)
+    assert_array_equal(prob, OnnxNet(to_onnx(pnet, landmarks=False))(level)[0][0, 1])
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert onnx_threads() == 3 and onnx_threads(5) == 5
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert onnx_threads() == (os.cpu_count() or 1)
