@@ -5,6 +5,7 @@ windows and the final boxes cover at IoU >= 0.5, and how many windows each stage
 the original weights as a yardstick, it shows which stage of a trained cascade to work on. Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/stage_recall.py reference pretrained runs/full/cascade [--images 150]
+        [--backend onnx] [--by-size]
 """
 from __future__ import annotations
 
@@ -23,10 +24,16 @@ MIN_FACE = 20
 IOU = 0.5
 
 
-def stage_recall(det, wider, items):
+#: face sizes (the longer side, px) the recall is also broken down by: the crowds are in the first bins
+SIZE_BINS = (20, 30, 50, 100, 10**6)
+
+
+def stage_recall(det, wider, items, by_size: bool = False):
     """``(recall after PNet, RNet, ONet), (windows per image after each), final boxes``: the last a dict of
-    image path to the cascade's ``(K, 5)`` boxes, for the images that could be read."""
+    image path to the cascade's ``(K, 5)`` boxes, for the images that could be read. With ``by_size`` a
+    fourth item: for each bin of :data:`SIZE_BINS`, ``(faces, (recall after PNet, RNet, ONet))``."""
     covered = [[], [], []]
+    sizes = []
     windows = np.zeros(3)
     final = {}
     n = 0
@@ -35,16 +42,28 @@ def stage_recall(det, wider, items):
         if img is None:
             continue
         gt = item.boxes[item.usable]
-        gt = gt[(np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1) >= MIN_FACE]
+        side = np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1
+        gt, side = gt[side >= MIN_FACE], side[side >= MIN_FACE]
         after_p = det.run_pnet(img)
         after_r = det.run_rnet(img, after_p)
         after_o, _ = det.run_onet(img, after_r)
         for k, found in enumerate((after_p, after_r, after_o)):
             covered[k].append(covered_faces(found, gt, IOU))
             windows[k] += len(found)
+        sizes.append(side)
         final[wider.path(item)] = after_o
         n += 1
-    return [float(np.concatenate(c).mean()) for c in covered], windows / max(n, 1), final
+    covered = [np.concatenate(c) for c in covered]
+    result = ([float(c.mean()) for c in covered], windows / max(n, 1), final)
+    if not by_size:
+        return result
+    sizes = np.concatenate(sizes)
+    bins = []
+    for lo, hi in zip(SIZE_BINS[:-1], SIZE_BINS[1:]):
+        inside = (sizes >= lo) & (sizes < hi)
+        bins.append((int(inside.sum()), tuple(float(c[inside].mean()) if inside.any() else float("nan")
+                                              for c in covered)))
+    return result + (bins,)
 
 
 def main():
@@ -53,6 +72,8 @@ def main():
     ap.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"))
     ap.add_argument("--images", type=int, default=150, help="first N present val images")
     ap.add_argument("--thresholds", default="0.6,0.7,0.7")
+    ap.add_argument("--backend", default="mxnet", choices=("mxnet", "onnx"), help="the same windows; onnx is faster")
+    ap.add_argument("--by-size", action="store_true", help="also the recall by face size (SIZE_BINS)")
     args = ap.parse_args()
     if not args.data_root:
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
@@ -63,11 +84,23 @@ def main():
           f"thresholds {args.thresholds}")
     print("| weights | after PNet | after RNet | after ONet | windows per image (P / R / O) |")
     print("|---|---|---|---|---|")
+    by_size = {}
     for weights in args.weights:
-        det = MTCNNDetector.from_weights(weights, data_root=args.data_root, min_face=MIN_FACE, thresholds=thresholds)
-        recall, windows, _ = stage_recall(det, wider, items)
+        det = MTCNNDetector.from_weights(weights, data_root=args.data_root, min_face=MIN_FACE, thresholds=thresholds,
+                                         backend=args.backend)
+        recall, windows, _, *bins = stage_recall(det, wider, items, by_size=args.by_size)
         print(f"| {weights} | " + " | ".join(f"{r:.3f}" for r in recall)
               + " | " + " / ".join(f"{w:.0f}" for w in windows) + " |", flush=True)
+        if bins:
+            by_size[weights] = bins[0]
+    if by_size:
+        print("\nBy face size (longer side, px): faces; recall after PNet / RNet / ONet")
+        edges = [f"{lo}-{hi}" if hi < 10**6 else f">= {lo}" for lo, hi in zip(SIZE_BINS[:-1], SIZE_BINS[1:])]
+        print("| weights | " + " | ".join(edges) + " |")
+        print("|---|" + "---|" * len(edges))
+        for weights, bins in by_size.items():
+            print(f"| {weights} | " + " | ".join(f"{n}: " + " / ".join(f"{r:.2f}" for r in rec) for n, rec in bins)
+                  + " |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""Issue-14 lever: PNet's training length and data, measured where PNet's work ends — the val faces its
+windows cover, and how many windows it passes, at several thresholds.
+
+Every variant trains PNet alone (seed 0, Adam 0.001, x0.1 twice late in the run, as the recipe) and is scored
+against the recipe's PNet (``--base``'s, trained the same way for 16 epochs on the base run's record) and the
+original PNet, on the first ``--images`` present val images: for PNet thresholds 0.5 / 0.6 / 0.7 / 0.8 the
+share of faces >= 20 px covered at IoU >= 0.5 by its windows (after both NMS, calibrated and squared, as RNet
+gets them) and the windows per image; at 0.6 also by face size. Variants:
+
+* ``long``: the base run's record, 48 epochs (decay at 30 and 42): three times the steps;
+* ``more_data``: a record from 60 jittered crops tried per face (the recipe: 20) and 150 random negatives per
+  image (50), 16 epochs over it (decay 10, 14): about three times the steps too, on more distinct crops.
+
+Resumable (each record and training continues where it stopped). Usage::
+
+    MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_pnet.py [--base runs/i14_gen] [--out runs/lever_pnet]
+        [--variants long more_data] [--images 150]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mtcnn_gluon.config import SamplingConfig, TrainConfig
+from mtcnn_gluon.data.build import build_pnet_records
+from mtcnn_gluon.data.facepoint import holdout_indices
+from mtcnn_gluon.data.wider import load_wider
+from mtcnn_gluon.detector import MTCNNDetector
+from mtcnn_gluon.mining import covered_faces
+from mtcnn_gluon.train import fit
+from mtcnn_gluon.utils.files import write_json
+from mtcnn_gluon.utils.images import try_read_image
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
+SIZE_BINS = (20, 30, 50, 100, 10**6)
+VARIANTS = {  # name: (SamplingConfig changes or None for the base record, epochs, lr decay epochs)
+    "long": (None, 48, (30, 42)),
+    "more_data": ({"jitter_tries": 60, "random_negatives": 150}, 16, (10, 14)),
+}
+
+
+def train_variant(name, base: Path, out: Path, data_root) -> Path:
+    """The variant's trained ``pnet.params`` (in ``<out>/<name>/cascade/``), trained or resumed here."""
+    changes, epochs, decay = VARIANTS[name]
+    run = out / name
+    records = base / "data"
+    if changes is not None:
+        records = run / "data"
+        build_pnet_records(data_root, records, sampling=SamplingConfig(**changes), seed=0,
+                           exclude=holdout_indices(data_root), progress=False)
+    cfg = TrainConfig.preset("pnet", epochs=epochs, seed=0, optimizer="adam", lr=0.001, lr_decay_epochs=decay)
+    result = fit(records, run / "pnet", cfg, resume=True, progress=False)
+    (run / "cascade").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(result.params_path, run / "cascade" / "pnet.params")
+    return run / "cascade"
+
+
+def score(weights, data_root, items, wider) -> dict:
+    """Recall of faces >= 20 px and windows per image after PNet at each of :data:`THRESHOLDS`."""
+    det = MTCNNDetector.from_weights(weights, data_root=data_root, stages=("pnet",), backend="onnx", min_face=20)
+    dets = {t: det.with_config(thresholds=(t, 0.7, 0.7)) for t in THRESHOLDS}
+    covered = {t: [] for t in THRESHOLDS}
+    windows = {t: 0 for t in THRESHOLDS}
+    sizes, n = [], 0
+    for item in tqdm(items, desc=f"score {weights}", unit="img", leave=False, disable=None):
+        img, _ = try_read_image(wider.path(item))
+        if img is None:
+            continue
+        gt = item.boxes[item.usable]
+        side = np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1
+        gt, side = gt[side >= 20], side[side >= 20]
+        for t, d in dets.items():
+            found = d.run_pnet(img)
+            covered[t].append(covered_faces(found, gt, 0.5))
+            windows[t] += len(found)
+        sizes.append(side)
+        n += 1
+    sizes = np.concatenate(sizes)
+    at = {str(t): {"recall": float(np.concatenate(covered[t]).mean()), "windows": windows[t] / n} for t in THRESHOLDS}
+    c6 = np.concatenate(covered[0.6])
+    by_size = {}
+    for lo, hi in zip(SIZE_BINS[:-1], SIZE_BINS[1:]):
+        inside = (sizes >= lo) & (sizes < hi)
+        by_size[f"{lo}-{hi}"] = {"faces": int(inside.sum()),
+                                 "recall": float(c6[inside].mean()) if inside.any() else float("nan")}
+    return {"weights": str(weights), "images": n, "faces": int(len(sizes)), "at": at, "by_size_at_0.6": by_size}
+
+
+def table(results: dict) -> str:
+    lines = ["| PNet | " + " | ".join(f"at {t}: recall / windows" for t in THRESHOLDS)
+             + " | recall at 0.6 by face size (20-30 / 30-50 / 50-100 / >= 100 px) |",
+             "|---|" + "---|" * (len(THRESHOLDS) + 1)]
+    for name, r in results.items():
+        cells = [f"{r['at'][str(t)]['recall']:.3f} / {r['at'][str(t)]['windows']:.0f}" for t in THRESHOLDS]
+        sizes = " / ".join(f"{b['recall']:.2f}" for b in r["by_size_at_0.6"].values())
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {sizes} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"))
+    ap.add_argument("--base", default="runs/i14_gen", help="run whose record and PNet are the recipe's")
+    ap.add_argument("--out", default="runs/lever_pnet")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--images", type=int, default=150, help="first N present val images")
+    args = ap.parse_args()
+    if not args.data_root:
+        raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
+    base, out = Path(args.base), Path(args.out)
+    wider = load_wider(args.data_root, "val")
+    items = wider.images[: args.images]
+    weights = {"original": "reference", "recipe (16 epochs)": str(base / "cascade")}
+    for name in args.variants:
+        weights[name] = str(train_variant(name, base, out, args.data_root))
+    results = {}
+    for name, w in weights.items():
+        results[name] = score(w, args.data_root, items, wider)
+        write_json(out / "scores.json", results)
+        print(table({name: results[name]}).splitlines()[-1], flush=True)
+    text = table(results)
+    (out / "table.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
