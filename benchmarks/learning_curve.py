@@ -10,7 +10,10 @@ to continue). 100 % is the base run (``--full-run``), not retrained. Writes ``<o
 and ``learning_curve.png`` (val AP easy / medium / hard against train images). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/learning_curve.py [--shares 25 50]
-        [--out runs/learning_curve] [--full-run runs/i14_gen]
+        [--out runs/learning_curve] [--full-run runs/i14_gen] [--original runs/eval_reference]
+
+With three points or more it also fits AP against log2(images) per setting and extends the line to the full
+WIDER train split (12,880 images): a direction, not a prediction.
 """
 from __future__ import annotations
 
@@ -65,18 +68,47 @@ def point(run: Path, images: int) -> dict:
             "nme": (summary.get("landmarks") or {}).get("nme")}
 
 
-def plot(points, path) -> None:
+#: train images in the full WIDER FACE train split (the shared data holds 970 of them)
+FULL_WIDER_TRAIN = 12880
+
+
+def per_doubling(points) -> dict:
+    """Per setting, a least-squares line ``AP = a + b * log2(images)`` through the points: ``b`` (AP gained
+    per doubling of the train images) and the line's value at :data:`FULL_WIDER_TRAIN` images — an
+    extrapolation far past the data (2 to 3.7 doublings), a direction rather than a prediction. Needs
+    three points or more."""
+    if len(points) < 3:
+        return {}
+    x = np.log2([p["images"] for p in points])
+    fits = {}
+    for setting in ("easy", "medium", "hard"):
+        b, a = np.polyfit(x, [p["ap"][setting] for p in points], 1)
+        fits[setting] = {"per_doubling": float(b), "at_full_wider": float(a + b * np.log2(FULL_WIDER_TRAIN))}
+    return fits
+
+
+def plot(points, path, fits=None, original=None) -> None:
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(6, 4))
     xs = [p["images"] for p in points]
     for setting, style in (("easy", "o-"), ("medium", "s-"), ("hard", "^-")):
-        ax.plot(xs, [p["ap"][setting] for p in points], style, label=setting)
-    ax.set_xlabel("WIDER train images used")
+        line, = ax.plot(xs, [p["ap"][setting] for p in points], style, label=setting)
+        if original:
+            ax.axhline(original[setting], color=line.get_color(), lw=0.8, ls="--", alpha=0.5)
+        if fits:
+            f = fits[setting]
+            ends = np.array([xs[0], FULL_WIDER_TRAIN])
+            start = f["at_full_wider"] - f["per_doubling"] * np.log2(FULL_WIDER_TRAIN / ends[0])
+            ax.plot(ends, [start, f["at_full_wider"]], ":", color=line.get_color(), alpha=0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("WIDER train images used (log scale)")
     ax.set_ylabel("WIDER val AP (shared val images)")
-    ax.set_xticks(xs)
+    ax.set_xticks(xs + ([FULL_WIDER_TRAIN] if fits else []))
+    ax.set_xticklabels([str(x) for x in xs] + (["12880\n(full WIDER)"] if fits else []))
     ax.grid(alpha=0.3)
     ax.legend(title="setting")
-    ax.set_title("The recipe's learning curve")
+    ax.set_title("The recipe's learning curve" + (" (dotted: log-linear fit, extrapolated)" if fits else "")
+                 + ("\ndashed: the original weights' AP" if original else ""), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -88,6 +120,8 @@ def main():
     ap.add_argument("--shares", type=int, nargs="+", default=[25, 50])
     ap.add_argument("--out", default="runs/learning_curve")
     ap.add_argument("--full-run", default="runs/i14_gen", help="the recipe's run on all images (100 %%)")
+    ap.add_argument("--original", default="runs/eval_reference",
+                    help="an eval folder of the original weights (its AP drawn as dashed lines, when present)")
     args = ap.parse_args()
     if not args.data_root:
         raise SystemExit("error: set MTCNN_DATA_ROOT or --data-root")
@@ -101,11 +135,17 @@ def main():
     full = Path(args.full_run)
     if (full / "eval" / "summary.json").is_file():
         points.append(point(full, len(load_wider(data_root, "train").images)))
-    write_json(out / "learning_curve.json", points)
-    plot(points, out / "learning_curve.png")
+    fits = per_doubling(points)
+    write_json(out / "learning_curve.json", {"points": points, "log2_fit": fits})
+    original = Path(args.original) / "summary.json"
+    original = json.loads(original.read_text())["wider"]["ap"] if original.is_file() else None
+    plot(points, out / "learning_curve.png", fits, original)
     for p in points:
         print(f"{p['images']:5d} images: AP easy {p['ap']['easy']:.3f} medium {p['ap']['medium']:.3f} "
               f"hard {p['ap']['hard']:.3f}")
+    for setting, f in fits.items():
+        print(f"{setting}: {100 * f['per_doubling']:+.1f} AP points per doubling; the line at "
+              f"{FULL_WIDER_TRAIN} images: {f['at_full_wider']:.3f}")
 
 
 if __name__ == "__main__":
