@@ -10,7 +10,8 @@ Detectors with the reference weights, timed in turns on the same images:
 * **ours, nets as trained**: our Gluon nets hybridised as they are (``fuse=False``), fast NMS;
 * **ours**: the default — nets in their inference form (:mod:`mtcnn_gluon.model.fused`), fast NMS;
 * **ours, onnxruntime, one call at a time**: the exported graphs (:mod:`mtcnn_gluon.model.export`), each
-  call of a net split over all the threads by onnxruntime (how the backend ran until 2026-12-02);
+  call of a net split over the cores by onnxruntime (how the backend ran until 2026-12-02, except that
+  PNet's levels are resized in one worker thread beside the main one);
 * **ours, onnxruntime**: ``backend="onnx"``: several single-thread calls at once (:class:`OnnxNets`).
 
 All must give the same boxes. Usage::
@@ -31,7 +32,7 @@ import mxnet as mx
 import numpy as np
 
 from mtcnn_gluon.utils import boxes as bx
-from mtcnn_gluon.cascade import OnnxNets, onnx_threads
+from mtcnn_gluon.cascade import OnnxNets
 from mtcnn_gluon.detector import MTCNNDetector
 from mtcnn_gluon.model.export import to_onnx
 
@@ -72,9 +73,9 @@ def reference_style_detector(folder):
 def onnx_one_call_at_a_time(det):
     """``det``'s nets in onnxruntime as one session per net runs them: one call at a time, split over all
     the threads (the onnxruntime backend before it ran several single-thread calls at once)."""
-    serial = MTCNNDetector(det.pnet, det.rnet, det.onet, backend="onnx")
+    serial = MTCNNDetector(det.pnet, det.rnet, det.onet, backend="onnx", threads=1)
     models = {name: to_onnx(getattr(det, name), landmarks=name != "pnet") for name in ("pnet", "rnet", "onet")}
-    serial._onnx = OnnxNets(models, threads=1, per_call_threads=onnx_threads())
+    serial._onnx = OnnxNets(models, threads=1, per_call_threads=None)  # onnxruntime's default: all physical cores
     serial._run = serial._onnx.nets
     return serial
 

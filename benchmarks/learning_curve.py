@@ -74,16 +74,18 @@ FULL_WIDER_TRAIN = 12880
 
 def per_doubling(points) -> dict:
     """Per setting, a least-squares line ``AP = a + b * log2(images)`` through the points: ``b`` (AP gained
-    per doubling of the train images) and the line's value at :data:`FULL_WIDER_TRAIN` images — an
-    extrapolation far past the data (2 to 3.7 doublings), a direction rather than a prediction. Needs
-    three points or more."""
+    per doubling of the train images) and the line's value at :data:`FULL_WIDER_TRAIN` images, capped at 1
+    (``capped`` says when it was). The points span two doublings; the full split lies 3.7 more past the
+    largest, so the value is a direction rather than a prediction. Needs three points or more."""
     if len(points) < 3:
         return {}
     x = np.log2([p["images"] for p in points])
     fits = {}
     for setting in ("easy", "medium", "hard"):
         b, a = np.polyfit(x, [p["ap"][setting] for p in points], 1)
-        fits[setting] = {"per_doubling": float(b), "at_full_wider": float(a + b * np.log2(FULL_WIDER_TRAIN))}
+        end = float(a + b * np.log2(FULL_WIDER_TRAIN))
+        fits[setting] = {"per_doubling": float(b), "intercept": float(a), "at_full_wider": min(end, 1.0),
+                         "capped": end > 1.0}
     return fits
 
 
@@ -97,9 +99,9 @@ def plot(points, path, fits=None, original=None) -> None:
             ax.axhline(original[setting], color=line.get_color(), lw=0.8, ls="--", alpha=0.5)
         if fits:
             f = fits[setting]
-            ends = np.array([xs[0], FULL_WIDER_TRAIN])
-            start = f["at_full_wider"] - f["per_doubling"] * np.log2(FULL_WIDER_TRAIN / ends[0])
-            ax.plot(ends, [start, f["at_full_wider"]], ":", color=line.get_color(), alpha=0.6)
+            xs_fit = np.geomspace(xs[0], FULL_WIDER_TRAIN, 50)  # the line, up to AP 1 where it passes it
+            ys_fit = np.minimum(f["intercept"] + f["per_doubling"] * np.log2(xs_fit), 1.0)
+            ax.plot(xs_fit, ys_fit, ":", color=line.get_color(), alpha=0.6)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("WIDER train images used (log scale)")
     ax.set_ylabel("WIDER val AP (shared val images)")
@@ -145,7 +147,7 @@ def main():
               f"hard {p['ap']['hard']:.3f}")
     for setting, f in fits.items():
         print(f"{setting}: {100 * f['per_doubling']:+.1f} AP points per doubling; the line at "
-              f"{FULL_WIDER_TRAIN} images: {f['at_full_wider']:.3f}")
+              f"{FULL_WIDER_TRAIN} images: {f['at_full_wider']:.3f}" + (" (capped at 1)" if f["capped"] else ""))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ gets them) and the windows per image; at 0.6 also by face size. Variants:
 
 * ``long``: the base run's record, 48 epochs (decay at 30 and 42): three times the steps;
 * ``more_data``: a record from 60 jittered crops tried per face (the recipe: 20) and 150 random negatives per
-  image (50), 16 epochs over it (decay 10, 14): about three times the steps too, on more distinct crops.
+  image (50), trained for as many steps as ``long`` (the epochs scaled by the records' sizes, the decays at
+  the same fractions of the run): the same updates on more distinct crops. (The record keeps 3:1:1:2
+  neg:pos:part:landmark, so it grows until its scarcest type runs out: the recipe's is bound by its
+  negatives, this one by the ~99k landmark crops.)
 
 Resumable (each record and training continues where it stopped). Usage::
 
@@ -39,26 +42,37 @@ from mtcnn_gluon.utils.images import try_read_image
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
 SIZE_BINS = (20, 30, 50, 100, 10**6)
-VARIANTS = {  # name: (SamplingConfig changes or None for the base record, epochs, lr decay epochs)
-    "long": (None, 48, (30, 42)),
-    "more_data": ({"jitter_tries": 60, "random_negatives": 150}, 16, (10, 14)),
+LONG = (48, (30, 42))  # epochs and lr decay epochs of ``long``, on the base record
+VARIANTS = {  # name: SamplingConfig changes (None: the base record); both train LONG's number of steps
+    "long": None,
+    "more_data": {"jitter_tries": 60, "random_negatives": 150},
 }
 
 
 def train_variant(name, base: Path, out: Path, data_root) -> Path:
     """The variant's trained ``pnet.params`` (in ``<out>/<name>/cascade/``), trained or resumed here."""
-    changes, epochs, decay = VARIANTS[name]
+    changes = VARIANTS[name]
     run = out / name
     records = base / "data"
+    epochs, decay = LONG
     if changes is not None:
         records = run / "data"
-        build_pnet_records(data_root, records, sampling=SamplingConfig(**changes), seed=0,
-                           exclude=holdout_indices(data_root), progress=False)
+        summary = build_pnet_records(data_root, records, sampling=SamplingConfig(**changes), seed=0,
+                                     exclude=holdout_indices(data_root), progress=False)
+        scale = _samples(base / "data") / summary["samples"]
+        epochs = max(1, round(LONG[0] * scale))
+        decay = tuple(max(1, round(d * epochs / LONG[0])) for d in LONG[1])
+        print(f"{name}: {summary['samples']} samples ({summary['counts']}): {epochs} epochs, decay at {decay}",
+              flush=True)
     cfg = TrainConfig.preset("pnet", epochs=epochs, seed=0, optimizer="adam", lr=0.001, lr_decay_epochs=decay)
     result = fit(records, run / "pnet", cfg, resume=True, progress=False)
     (run / "cascade").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.params_path, run / "cascade" / "pnet.params")
     return run / "cascade"
+
+
+def _samples(records: Path) -> int:
+    return json.loads((records / "pnet" / "train.json").read_text())["samples"]
 
 
 def score(weights, data_root, items, wider) -> dict:

@@ -7,7 +7,8 @@ median of ``--repeat`` rounds. Forms:
 * ``sigmoid``: ``export`` with the two-class softmax written as a sigmoid of the logits' difference
   (measured, not kept: it rounds otherwise than MXNet and reorders near-ties in NMS).
 
-The script also prints, per form, the largest difference of its outputs from ``export``'s. Usage::
+The script also prints, per form, the largest difference of its outputs from ``export``'s (over every
+PNet pyramid level; on the one batch of RNet and ONet). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/onnx_graphs.py [--weights pretrained] [--repeat 3]
 """
@@ -24,7 +25,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from mtcnn_gluon.cascade import OnnxNet, pyramid_scales
+from mtcnn_gluon.cascade import OnnxNet, onnx_threads, pyramid_scales
 from mtcnn_gluon.detector import MTCNNDetector
 from mtcnn_gluon.model.export import to_onnx
 from mtcnn_gluon.utils.images import normalize
@@ -74,10 +75,10 @@ def main(argv=None):
         export = to_onnx(net, landmarks=name != "pnet")
         forms = {"export": export, "prelu-before-pool": to_onnx(net, landmarks=name != "pnet", pool_first=False),
                  "sigmoid": sigmoid_form(export)}
-        sessions = {k: OnnxNet(m, threads=int(os.environ.get("OMP_NUM_THREADS", 2))) for k, m in forms.items()}
+        sessions = {k: OnnxNet(m, threads=onnx_threads()) for k, m in forms.items()}
         xs = inputs(name, data_root, args.images)
         per = args.images if name == "pnet" else CALLS
-        ref = sessions["export"](xs[0])
+        refs = [sessions["export"](x) for x in xs[:len(xs) if name == "pnet" else 1]]
         times = {k: [] for k in sessions}
         for _ in range(args.repeat):
             for k, s in sessions.items():
@@ -87,7 +88,7 @@ def main(argv=None):
                 times[k].append((time.perf_counter() - t) * 1000 / per)
         unit = "ms per image (pyramid)" if name == "pnet" else "ms per 64 windows"
         for k, s in sessions.items():
-            diff = max(float(np.abs(a - b).max()) for a, b in zip(s(xs[0]), ref))
+            diff = max(float(np.abs(a - b).max()) for x, ref in zip(xs, refs) for a, b in zip(s(x), ref))
             print(f"{name:5s} {k:18s} {np.median(times[k]):7.2f} {unit}  "
                   f"(rounds {' / '.join(f'{t:.2f}' for t in times[k])}; max diff from export {diff:.1e})")
 

@@ -72,7 +72,7 @@ def main():
     ap.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"))
     ap.add_argument("--images", type=int, default=150, help="first N present val images")
     ap.add_argument("--thresholds", default="0.6,0.7,0.7")
-    ap.add_argument("--backend", default="mxnet", choices=("mxnet", "onnx"), help="the same windows; onnx is faster")
+    ap.add_argument("--backend", default="mxnet", choices=("mxnet", "onnx"), help="the same windows to float rounding; onnx is faster")
     ap.add_argument("--by-size", action="store_true", help="also the recall by face size (SIZE_BINS)")
     args = ap.parse_args()
     if not args.data_root:

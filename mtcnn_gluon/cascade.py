@@ -29,6 +29,7 @@ import onnxruntime as ort
 
 from .config import INPUT_SIZE, DetectorConfig
 from .utils import boxes as bx
+from .utils.checks import UserError
 from .utils.images import crop_and_resize, normalize, to_bgr
 
 __all__ = ["Cascade", "OnnxNet", "OnnxNets", "OnnxCascade", "pyramid_scales", "detections_to_json", "PNET_STRIDE", "PNET_CELL"]
@@ -270,8 +271,24 @@ ONNX_CHUNK = 64
 
 def onnx_threads(threads: int | None = None) -> int:
     """How many calls :class:`OnnxNets` runs at once: ``threads``, else ``$OMP_NUM_THREADS`` (the setting
-    that bounds MXNet too), else the number of CPUs."""
-    return max(1, int(threads or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+    that bounds MXNet too; of an OpenMP list such as ``4,2`` the first number), else the number of CPUs.
+
+    Raises
+    ------
+    UserError
+        For ``threads`` or ``$OMP_NUM_THREADS`` that is not a whole number >= 1, naming which.
+    """
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise UserError(f"threads: expected a whole number >= 1, got {threads!r}")
+        return threads
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not env:
+        return os.cpu_count() or 1
+    first = env.split(",")[0].strip()
+    if not first.isdigit() or int(first) < 1:
+        raise UserError(f"OMP_NUM_THREADS={env!r}: expected a whole number >= 1 (or unset it)")
+    return int(first)
 
 
 class OnnxNets:
@@ -289,12 +306,13 @@ class OnnxNets:
         ``{'pnet': model, ...}``: ONNX ``ModelProto``, serialised bytes or ``.onnx`` paths.
     threads : int, optional
         Calls at once (:func:`onnx_threads`).
-    per_call_threads : int
-        onnxruntime's threads within a call (``threads=1, per_call_threads=2``: one call at a time on two
-        cores, as a single session runs; the benchmarks compare the two).
+    per_call_threads : int or None
+        onnxruntime's threads within a call (``None``: its default, one per physical core; ``threads=1,
+        per_call_threads=None`` runs one call at a time over all cores, as a lone session does: the
+        benchmarks compare the two).
     """
 
-    def __init__(self, models: dict, threads: int | None = None, per_call_threads: int = 1):
+    def __init__(self, models: dict, threads: int | None = None, per_call_threads: int | None = 1):
         self.nets = {name: OnnxNet(model, threads=per_call_threads) for name, model in models.items()}
         self.threads = onnx_threads(threads)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx")

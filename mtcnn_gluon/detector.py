@@ -49,6 +49,9 @@ class MTCNNDetector(Cascade):
     backend : {'mxnet', 'onnx'}
         ``'onnx'`` runs the nets as exported ONNX graphs in onnxruntime (:mod:`mtcnn_gluon.model.export`):
         the same boxes within float rounding.
+    threads : int, optional
+        With ``backend='onnx'``: onnxruntime calls run at once, one thread each (default
+        ``$OMP_NUM_THREADS``, else the number of CPUs; :func:`mtcnn_gluon.cascade.onnx_threads`).
     nms : callable
         ``nms(boxes, thresh=..., mode=...)`` → kept indices; default :func:`mtcnn_gluon.utils.boxes.nms`
         (benchmarks pass the textbook loop to measure it).
@@ -60,7 +63,7 @@ class MTCNNDetector(Cascade):
     """
 
     def __init__(self, pnet, rnet, onet, ctx=None, fuse: bool = True, nms=bx.nms, backend: str = "mxnet",
-                 **config):
+                 threads: int | None = None, **config):
         super().__init__(nms=nms, **config)
         self.ctx = as_context_list(ctx)
         if backend not in BACKENDS:
@@ -70,7 +73,8 @@ class MTCNNDetector(Cascade):
         present = {name: net for name, net in zip(("pnet", "rnet", "onet"), (pnet, rnet, onet)) if net is not None}
         if backend == "onnx":
             # the exported graphs in onnxruntime; PNet's without the landmark head, as export writes it
-            self._onnx = OnnxNets({name: to_onnx(net, landmarks=name != "pnet") for name, net in present.items()})
+            self._onnx = OnnxNets({name: to_onnx(net, landmarks=name != "pnet") for name, net in present.items()},
+                                  threads)
             self._run = self._onnx.nets
         else:
             self._run = {name: fuse_net(net, ctx=self.ctx) if fuse else _hybridized(net)

@@ -50,9 +50,12 @@ def _pool_first(layers, params) -> list:
     """``layers`` with every PReLU whose slopes are all >= 0 moved after the max pooling that follows it.
 
     Such a PReLU is non-decreasing (and so is its float rounding), so the largest of its outputs over a
-    pooling window is its output for the window's largest input: ``pool(prelu(x)) == prelu(pool(x))``
-    exactly, and the PReLU then runs on a quarter of the values. A negative slope makes PReLU decreasing
-    below 0 and the order must stay (the original weights have some in every layer; ours mostly not).
+    pooling window is its output for the window's largest input: ``pool(prelu(x)) == prelu(pool(x))``,
+    the same floats (a zero can change sign where a slope is exactly 0, which the next layer's sum erases),
+    and the PReLU then runs on a quarter of the values. A negative slope makes PReLU decreasing below 0 and
+    the order must stay: the original weights have some in every layer, and so do all three of
+    ``pretrained/``'s PNet layers; its RNet's second and ONet's first three PReLUs move. The pools here
+    are all unpadded max pools (``_LAYERS``); an average or padded pool would not commute.
     """
     layers = list(layers)
     for i in range(len(layers) - 1):

@@ -109,6 +109,7 @@ def test_prelus_with_slopes_of_one_sign_run_after_the_pooling_and_give_the_same_
     alphas = [p for key, p in net.collect_params().items() if key.endswith("alpha")]
     for p in alphas:
         p.set_data(mx.nd.array(rng.uniform(0.0, 0.9, p.shape)))
+    alphas[1].set_data(mx.nd.zeros(alphas[1].shape))  # a slope of exactly 0 (ReLU) is >= 0 too
     alphas[0].set_data(alphas[0].data() * -1)  # the first PReLU decreases below 0: it must stay before its pool
     model = to_onnx(net)
     order = [n.op_type for n in model.graph.node if n.op_type in ("PRelu", "MaxPool")]
@@ -116,11 +117,12 @@ def test_prelus_with_slopes_of_one_sign_run_after_the_pooling_and_give_the_same_
                 "rnet": ["PRelu", "MaxPool", "MaxPool", "PRelu", "PRelu", "PRelu"],
                 "onet": ["PRelu", "MaxPool", "MaxPool", "PRelu", "MaxPool", "PRelu", "PRelu", "PRelu"]}
     assert order == expected[name]
-    ox = OnnxNet(model)
+    ox, in_order = OnnxNet(model), OnnxNet(to_onnx(net, pool_first=False))
     for shape in SHAPES[name]:
         x = np.random.default_rng(7).uniform(-1, 1, shape).astype(np.float32)
-        for a, b in zip(_mxnet(net, x), ox(x)):
+        for a, b, c in zip(_mxnet(net, x), ox(x), in_order(x)):
             np.testing.assert_allclose(b, a, atol=1e-5, err_msg=f"{name} {shape}")
+            assert_array_equal(b, c, err_msg=f"{name} {shape}: not the same floats as in the nets' order")
 
 
 
@@ -143,5 +145,21 @@ def test_onnx_nets_run_chunks_at_once_and_keep_their_order(monkeypatch):
     assert_array_equal(prob, OnnxNet(to_onnx(pnet, landmarks=False))(level)[0][0, 1])
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert onnx_threads() == 3 and onnx_threads(5) == 5
+    monkeypatch.setenv("OMP_NUM_THREADS", "4,2")  # an OpenMP list: its first level
+    assert onnx_threads() == 4
+    for unset in ("", " "):
+        monkeypatch.setenv("OMP_NUM_THREADS", unset)
+        assert onnx_threads() == (os.cpu_count() or 1)
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert onnx_threads() == (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("env, threads", [("abc", None), ("0", None), ("2.5", None), ("-3", None),
+                                          (None, 0), (None, 1.5)])
+def test_bad_thread_counts_are_refused_by_name(monkeypatch, env, threads):
+    from mtcnn_gluon.cascade import onnx_threads
+    from mtcnn_gluon.utils.checks import UserError
+    if env is not None:
+        monkeypatch.setenv("OMP_NUM_THREADS", env)
+    with pytest.raises(UserError, match="OMP_NUM_THREADS" if env is not None else "threads"):
+        onnx_threads(threads)
