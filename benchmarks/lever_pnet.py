@@ -5,7 +5,8 @@ Every variant trains PNet alone (seed 0, Adam 0.001, x0.1 twice late in the run,
 against the recipe's PNet (``--base``'s, trained the same way for 16 epochs on the base run's record) and the
 original PNet, on the first ``--images`` present val images: for PNet thresholds 0.5 / 0.6 / 0.7 / 0.8 the
 share of faces >= 20 px covered at IoU >= 0.5 by its windows (after both NMS, calibrated and squared, as RNet
-gets them) and the windows per image; at 0.6 also by face size. Variants:
+gets them) and the windows per image; at 0.6 also by face size, and before PNet's box offsets
+(``run_pnet(img, calibrate=False)``). Variants:
 
 * ``long``: the base run's record, 48 epochs (decay at 30 and 42): three times the steps;
 * ``more_data``: a record from 60 jittered crops tried per face (the recipe: 20) and 150 random negatives per
@@ -17,7 +18,7 @@ gets them) and the windows per image; at 0.6 also by face size. Variants:
 Resumable (each record and training continues where it stopped). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_pnet.py [--base runs/i14_gen] [--out runs/lever_pnet]
-        [--variants long more_data] [--images 150]
+        [--variants long more_data] [--images 150] [--extra NAME=WEIGHTS ...]
 """
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ def score(weights, data_root, items, wider) -> dict:
     dets = {t: det.with_config(thresholds=(t, 0.7, 0.7)) for t in THRESHOLDS}
     covered = {t: [] for t in THRESHOLDS}
     windows = {t: 0 for t in THRESHOLDS}
+    raw = []  # at 0.6, the cells' windows before PNet's box offsets
     sizes, n = [], 0
     for item in tqdm(items, desc=f"score {weights}", unit="img", leave=False, disable=None):
         img, _ = try_read_image(wider.path(item))
@@ -93,6 +95,7 @@ def score(weights, data_root, items, wider) -> dict:
             found = d.run_pnet(img)
             covered[t].append(covered_faces(found, gt, 0.5))
             windows[t] += len(found)
+        raw.append(covered_faces(dets[0.6].run_pnet(img, calibrate=False), gt, 0.5))
         sizes.append(side)
         n += 1
     sizes = np.concatenate(sizes)
@@ -103,17 +106,18 @@ def score(weights, data_root, items, wider) -> dict:
         inside = (sizes >= lo) & (sizes < hi)
         by_size[f"{lo}-{hi}"] = {"faces": int(inside.sum()),
                                  "recall": float(c6[inside].mean()) if inside.any() else float("nan")}
-    return {"weights": str(weights), "images": n, "faces": int(len(sizes)), "at": at, "by_size_at_0.6": by_size}
+    return {"weights": str(weights), "images": n, "faces": int(len(sizes)), "at": at, "by_size_at_0.6": by_size,
+            "uncalibrated_recall_at_0.6": float(np.concatenate(raw).mean())}
 
 
 def table(results: dict) -> str:
     lines = ["| PNet | " + " | ".join(f"at {t}: recall / windows" for t in THRESHOLDS)
-             + " | recall at 0.6 by face size (20-30 / 30-50 / 50-100 / >= 100 px) |",
-             "|---|" + "---|" * (len(THRESHOLDS) + 1)]
+             + " | recall at 0.6 by face size (20-30 / 30-50 / 50-100 / >= 100 px) | at 0.6 without box offsets |",
+             "|---|" + "---|" * (len(THRESHOLDS) + 2)]
     for name, r in results.items():
         cells = [f"{r['at'][str(t)]['recall']:.3f} / {r['at'][str(t)]['windows']:.0f}" for t in THRESHOLDS]
         sizes = " / ".join(f"{b['recall']:.2f}" for b in r["by_size_at_0.6"].values())
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {sizes} |")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {sizes} | {r['uncalibrated_recall_at_0.6']:.3f} |")
     return "\n".join(lines)
 
 
@@ -124,6 +128,8 @@ def main():
     ap.add_argument("--out", default="runs/lever_pnet")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--images", type=int, default=150, help="first N present val images")
+    ap.add_argument("--extra", nargs="*", default=[], metavar="NAME=WEIGHTS",
+                    help="more PNets to score (a folder holding pnet.params), e.g. the learning curve's")
     args = ap.parse_args()
     if not args.data_root:
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
@@ -133,6 +139,9 @@ def main():
     weights = {"original": "reference", "recipe (16 epochs)": str(base / "cascade")}
     for name in args.variants:
         weights[name] = str(train_variant(name, base, out, args.data_root))
+    for extra in args.extra:
+        name, _, folder = extra.partition("=")
+        weights[name] = folder
     results = {}
     for name, w in weights.items():
         results[name] = score(w, args.data_root, items, wider)

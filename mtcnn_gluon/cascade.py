@@ -117,8 +117,14 @@ class Cascade:
         """
         return self._pnet_read(self._pnet_scale(to_bgr(img), scale, 0))[0]
 
-    def run_pnet(self, img: np.ndarray) -> np.ndarray:
+    def run_pnet(self, img: np.ndarray, calibrate: bool = True) -> np.ndarray:
         """Stage 1: candidate windows from the pyramid.
+
+        Parameters
+        ----------
+        calibrate : bool
+            ``False``: the cells' own windows after both NMS, without PNet's box offsets (to see what the
+            regression adds).
 
         Returns
         -------
@@ -157,6 +163,8 @@ class Cascade:
         cand = np.concatenate(found)
         cand = cand[self.nms(cand[:, :5], thresh=cfg.nms_thresholds[1], mode="union")]
         cand = cand[: cfg.max_candidates]
+        if not calibrate:
+            return cand[:, :5].astype(np.float32)
         boxes = bx.decode_offsets(cand[:, :5], cand[:, 5:9])
         boxes = bx.square(boxes)
         boxes[:, :4] = np.round(boxes[:, :4])

@@ -116,6 +116,20 @@ def test_stages_compose_to_detect(data_root, reference_detector):
     assert_allclose(pts, p2)
 
 
+def test_pnet_windows_without_box_offsets_are_the_cells_own(data_root, reference_detector):
+    """``run_pnet(calibrate=False)``: the same windows (same scores, same order), each the 12 px cell of a
+    pyramid level mapped back (side 12 / scale up to rounding); with the offsets they move."""
+    img = read_image(data_root / "photos" / "pangyupo_test2.jpg")
+    cal, raw = reference_detector.run_pnet(img), reference_detector.run_pnet(img, calibrate=False)
+    assert raw.shape == cal.shape and len(raw) > 10
+    assert_array_equal(raw[:, 4], cal[:, 4])
+    sides = 12 / np.array(pyramid_scales(*img.shape[:2], 20))
+    side = raw[:, 2] - raw[:, 0]
+    assert np.abs(side[:, None] - sides[None]).min(axis=1).max() <= 1
+    assert np.abs((raw[:, 3] - raw[:, 1]) - side).max() <= 1  # square up to the rounding
+    assert np.abs(cal[:, :4] - raw[:, :4]).max() > 1
+
+
 def test_max_candidates_bounds_the_work(data_root, reference_detector):
     img = read_image(data_root / "photos" / "pangyupo_test2.jpg")
     capped = MTCNNDetector(reference_detector.pnet, reference_detector.rnet, reference_detector.onet,
