@@ -40,9 +40,9 @@ from mtcnn_gluon.mining import covered_faces
 from mtcnn_gluon.train import fit
 from mtcnn_gluon.utils.files import write_json
 from mtcnn_gluon.utils.images import try_read_image
+from stage_recall import IOU, SIZE_BINS, recall_by_size, scored_faces  # the same faces and IoU as stage recall
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
-SIZE_BINS = (20, 30, 50, 100, 10**6)
 LONG = (48, (30, 42))  # epochs and lr decay epochs of ``long``, on the base record
 VARIANTS = {  # name: SamplingConfig changes (None: the base record); both train LONG's number of steps
     "long": None,
@@ -88,24 +88,19 @@ def score(weights, data_root, items, wider) -> dict:
         img, _ = try_read_image(wider.path(item))
         if img is None:
             continue
-        gt = item.boxes[item.usable]
-        side = np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1
-        gt, side = gt[side >= 20], side[side >= 20]
+        gt, side = scored_faces(item)
         for t, d in dets.items():
             found = d.run_pnet(img)
-            covered[t].append(covered_faces(found, gt, 0.5))
+            covered[t].append(covered_faces(found, gt, IOU))
             windows[t] += len(found)
-        raw.append(covered_faces(dets[0.6].run_pnet(img, calibrate=False), gt, 0.5))
+        raw.append(covered_faces(dets[0.6].run_pnet(img, calibrate=False), gt, IOU))
         sizes.append(side)
         n += 1
     sizes = np.concatenate(sizes)
     at = {str(t): {"recall": float(np.concatenate(covered[t]).mean()), "windows": windows[t] / n} for t in THRESHOLDS}
-    c6 = np.concatenate(covered[0.6])
-    by_size = {}
-    for lo, hi in zip(SIZE_BINS[:-1], SIZE_BINS[1:]):
-        inside = (sizes >= lo) & (sizes < hi)
-        by_size[f"{lo}-{hi}"] = {"faces": int(inside.sum()),
-                                 "recall": float(c6[inside].mean()) if inside.any() else float("nan")}
+    by_size = {f"{lo}-{hi}": {"faces": n_faces, "recall": recall}
+               for lo, hi, (n_faces, recall) in zip(SIZE_BINS[:-1], SIZE_BINS[1:],
+                                                    recall_by_size(np.concatenate(covered[0.6]), sizes))}
     return {"weights": str(weights), "images": n, "faces": int(len(sizes)), "at": at, "by_size_at_0.6": by_size,
             "uncalibrated_recall_at_0.6": float(np.concatenate(raw).mean())}
 

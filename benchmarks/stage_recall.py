@@ -28,6 +28,22 @@ IOU = 0.5
 SIZE_BINS = (20, 30, 50, 100, 10**6)
 
 
+def scored_faces(item):
+    """An image's usable faces of at least ``MIN_FACE`` px: ``(boxes (M, 4+), longer sides (M,))``."""
+    gt = item.boxes[item.usable]
+    side = np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1
+    return gt[side >= MIN_FACE], side[side >= MIN_FACE]
+
+
+def recall_by_size(covered, sizes):
+    """For each bin of :data:`SIZE_BINS`, ``(faces, recall)`` of the faces' ``covered`` flags (NaN for none)."""
+    bins = []
+    for lo, hi in zip(SIZE_BINS[:-1], SIZE_BINS[1:]):
+        inside = (sizes >= lo) & (sizes < hi)
+        bins.append((int(inside.sum()), float(covered[inside].mean()) if inside.any() else float("nan")))
+    return bins
+
+
 def stage_recall(det, wider, items, by_size: bool = False):
     """``(recall after PNet, RNet, ONet), (windows per image after each), final boxes``: the last a dict of
     image path to the cascade's ``(K, 5)`` boxes, for the images that could be read. With ``by_size`` a
@@ -41,9 +57,7 @@ def stage_recall(det, wider, items, by_size: bool = False):
         img, _ = try_read_image(wider.path(item))
         if img is None:
             continue
-        gt = item.boxes[item.usable]
-        side = np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1
-        gt, side = gt[side >= MIN_FACE], side[side >= MIN_FACE]
+        gt, side = scored_faces(item)
         after_p = det.run_pnet(img)
         after_r = det.run_rnet(img, after_p)
         after_o, _ = det.run_onet(img, after_r)
@@ -57,12 +71,8 @@ def stage_recall(det, wider, items, by_size: bool = False):
     result = ([float(c.mean()) for c in covered], windows / max(n, 1), final)
     if not by_size:
         return result
-    sizes = np.concatenate(sizes)
-    bins = []
-    for lo, hi in zip(SIZE_BINS[:-1], SIZE_BINS[1:]):
-        inside = (sizes >= lo) & (sizes < hi)
-        bins.append((int(inside.sum()), tuple(float(c[inside].mean()) if inside.any() else float("nan")
-                                              for c in covered)))
+    per_stage = [recall_by_size(c, np.concatenate(sizes)) for c in covered]
+    bins = [(per_stage[0][b][0], tuple(stage[b][1] for stage in per_stage)) for b in range(len(SIZE_BINS) - 1)]
     return result + (bins,)
 
 

@@ -325,9 +325,6 @@ class OnnxNets:
         self.threads = onnx_threads(threads)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx")
 
-    def __contains__(self, name):
-        return name in self.nets
-
     def pnet_level(self, fn, *args) -> Future:
         """``fn(*args)`` — make one pyramid level's input — and PNet on it, in the pool: its outputs' future."""
         return self._pool.submit(lambda: self.nets["pnet"](fn(*args)))

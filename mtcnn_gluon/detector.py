@@ -164,6 +164,7 @@ class MTCNNDetector(Cascade):
         cls, reg, _ = output
         return mx.nd.softmax(cls, axis=1)[0, 1].asnumpy(), reg[0].asnumpy()
 
+
 def _hybridized(net):
     net.hybridize()
     return net
