@@ -14,16 +14,27 @@ Detectors with the reference weights, timed in turns on the same images:
   PNet's levels are resized in one worker thread beside the main one);
 * **ours, onnxruntime**: ``backend="onnx"``: several single-thread calls at once (:class:`OnnxNets`).
 
-All must give the same boxes. Usage::
+All must give the same boxes. With ``--reference-code DIR`` a first column times **the reference detector's
+own code**: ``mtcnn_detector.py`` and ``helper.py`` of the original MXNet conversion
+(github.com/pangyupo/mxnet_mtcnn_face_detection, MIT; not shipped here: put the two files in ``DIR``), run as
+published — one PNet worker process, ``detect_face(img)`` — with the shared weights. Two shims let it run on
+Python 3 without editing it: ``itertools.izip`` is ``zip``, and the accurate-landmark net ``det4``, which its
+constructor loads but ``accurate_landmark=False`` never runs, is left out when the weights folder has none.
+Its boxes are not ours to the pixel (it rounds boxes between stages): the run prints how many of its faces
+ours find. Usage::
 
-    MTCNN_DATA_ROOT=../shared/data python benchmarks/detect.py [--images 20] [--repeat 3]
+    MTCNN_DATA_ROOT=../shared/data python benchmarks/detect.py [--images 20] [--repeat 3] [--reference-code DIR]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import glob
+import importlib
+import itertools
 import os
+import sys
 import time
 import warnings
 
@@ -70,6 +81,53 @@ def reference_style_detector(folder):
     return MTCNNDetector(*nets, fuse=False)
 
 
+class ReferenceCode:
+    """The reference detector's own ``MtcnnDetector`` (imported from ``folder``) behind ``detect(img)``."""
+
+    def __init__(self, folder, weights, min_face=20, thresholds=(0.6, 0.7, 0.7)):
+        for name in ("mtcnn_detector.py", "helper.py"):
+            if not os.path.isfile(os.path.join(folder, name)):
+                raise SystemExit(f"--reference-code {folder}: no {name} there (the reference detector's two files)")
+        sys.path.insert(0, os.path.abspath(folder))
+        itertools.izip = zip  # its Python 2 import
+        with _without_missing_nets(weights):
+            module = importlib.import_module("mtcnn_detector")
+            self.det = module.MtcnnDetector(model_folder=weights, minsize=min_face, threshold=list(thresholds),
+                                            factor=0.709, num_worker=1, accurate_landmark=False, ctx=mx.cpu())
+
+    def detect(self, img):
+        out = self.det.detect_face(img)
+        return (np.zeros((0, 5)), np.zeros((0, 10))) if out is None else out
+
+
+@contextlib.contextmanager
+def _without_missing_nets(folder):
+    """``FeedForward.load`` gives ``None`` for a net whose files ``folder`` lacks (``det4``)."""
+    load = mx.model.FeedForward.load
+
+    def maybe(prefix, epoch, **kwargs):
+        if not os.path.isfile(f"{prefix}-symbol.json"):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return load(prefix, epoch, **kwargs)
+
+    mx.model.FeedForward.load = maybe
+    try:
+        yield
+    finally:
+        mx.model.FeedForward.load = load
+
+
+def found_share(ours, theirs, iou=0.5):
+    """Share of ``theirs`` boxes that some box of ``ours`` overlaps at ``iou`` or more."""
+    if not len(theirs):
+        return 1.0
+    if not len(ours):
+        return 0.0
+    return float((bx.iou_matrix(theirs[:, :4], ours[:, :4]).max(axis=1) >= iou).mean())
+
+
 def onnx_one_call_at_a_time(det):
     """``det``'s nets in onnxruntime as one session per net runs them: one call at a time, split over all
     the threads (the onnxruntime backend before it ran several single-thread calls at once)."""
@@ -111,6 +169,8 @@ def main():
     ap.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"))
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--reference-code", metavar="DIR",
+                    help="folder with the reference detector's mtcnn_detector.py and helper.py: time it too")
     args = ap.parse_args()
     if not args.data_root:
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
@@ -122,29 +182,40 @@ def main():
     unfused = MTCNNDetector(ours.pnet, ours.rnet, ours.onet, fuse=False)
     onnx = MTCNNDetector(ours.pnet, ours.rnet, ours.onet, backend="onnx")
     serial = onnx_one_call_at_a_time(ours)
-    base = reference_style_detector(os.path.join(args.data_root, "reference_mtcnn"))
+    weights = os.path.join(args.data_root, "reference_mtcnn")
+    base = reference_style_detector(weights)
+    names = ["reference-style nets + NMS loop", "ours, nets as trained", "ours (MXNet)",
+             "ours (onnxruntime, one call at a time)", "ours (onnxruntime)"]
     dets = [(base, True), (unfused, False), (ours, False), (serial, False), (onnx, False)]
     # same boxes
     for img in wider[:5]:
         found = [detect(det, img, loop)[0] for det, loop in dets]
         for other in found[1:]:
             assert other.shape == found[0].shape and np.allclose(other, found[0], atol=1e-2), "detectors disagree"
+    if args.reference_code:
+        code = ReferenceCode(args.reference_code, weights)
+        names.insert(0, "reference detector's own code")
+        dets.insert(0, (code, False))
+        shares = [found_share(onnx.detect(img)[0], code.detect(img)[0]) for img in wider]
+        print(f"faces of the reference code that ours find (IoU >= 0.5): {np.mean(shares):.3f} "
+              f"(mean over {len(wider)} images)")
     rows = []
     full_hd = cv2.resize(cv2.imread(os.path.join(args.data_root, "photos/pangyupo_test2.jpg")), (1920, 1080))
     sizes = ((f"WIDER val, 1024 px wide ({len(wider)} images)", wider), ("640x480 photo", [photo]),
              ("1920x1080 photo", [full_hd]))
     for label, imgs in sizes:
         rep = args.repeat if len(imgs) > 1 else 4 * args.repeat
-        rows.append((label, *median_ms(dets, imgs, rep)))
+        rows.append((label, median_ms(dets, imgs, rep)))
     threads = os.environ.get("OMP_NUM_THREADS")
     print(f"(OMP_NUM_THREADS={threads}; each cell: first call on the image / repeated calls)")
-    print("| input | reference-style nets + NMS loop, ms | ours, nets as trained, ms | ours (MXNet), ms | "
-          "ours (onnxruntime, one call at a time), ms | ours (onnxruntime), ms | best vs reference-style |")
-    print("|---|---|---|---|---|---|---|")
-    for label, b, u, o, s, x in rows:
-        cells = " | ".join(f"{f:.0f} / {a:.0f}" for f, a in (b, u, o, s, x))
-        best = min(o[1], x[1])
-        print(f"| {label} | {cells} | {b[1] / best:.2f}x |")
+    print("| input | " + " | ".join(f"{n}, ms" for n in names) + " | best vs " + " | best vs ".join(
+        n for n in names if "reference" in n) + " |")
+    print("|---" * (len(names) + 1 + sum("reference" in n for n in names)) + "|")
+    for label, cols in rows:
+        cells = " | ".join(f"{f:.0f} / {a:.0f}" for f, a in cols)
+        best = min(cols[names.index("ours (MXNet)")][1], cols[names.index("ours (onnxruntime)")][1])
+        ratios = " | ".join(f"{cols[k][1] / best:.2f}x" for k, n in enumerate(names) if "reference" in n)
+        print(f"| {label} | {cells} | {ratios} |")
 
 
 if __name__ == "__main__":
