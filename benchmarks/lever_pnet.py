@@ -15,6 +15,18 @@ gets them) and the windows per image; at 0.6 also by face size, and before PNet'
   neg:pos:part:landmark, so it grows until its scarcest type runs out: the recipe's is bound by its
   negatives, this one by the ~99k landmark crops.)
 
+and, at the recipe's length (16 epochs of the base record's size: the same steps as the recipe's PNet):
+
+* ``faces_40``: positives, part faces and the negatives near faces only from faces >= 40 px (the recipe:
+  >= 20), as the classic ``gen_12net_data`` does: small blurred faces as positives may teach PNet to fire on
+  clutter;
+* ``no_landmark``: the base record with PNet's landmark loss weight 0 (the recipe: 0.5), so the landmark
+  crops in each batch teach nothing: does the landmark task cost PNet detection, as it did RNet?
+* ``near_negatives``: 15 tries per face at a negative next to it (the recipe: 5): more crowd negatives;
+* ``combined``: the three above together.
+
+Scores are cached in ``<out>/scores.json`` (by weights file, its time stamp and the number of images).
+
 Resumable (each record and training continues where it stopped). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_pnet.py [--base runs/i14_gen] [--out runs/lever_pnet]
@@ -44,28 +56,35 @@ from stage_recall import IOU, SIZE_BINS, recall_by_size, scored_faces  # the sam
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
 LONG = (48, (30, 42))  # epochs and lr decay epochs of ``long``, on the base record
-VARIANTS = {  # name: SamplingConfig changes (None: the base record); both train LONG's number of steps
-    "long": None,
-    "more_data": {"jitter_tries": 60, "random_negatives": 150},
+RECIPE = (16, (10, 14))  # the recipe's PNet (PipelineConfig's full preset)
+VARIANTS = {  # name: (SamplingConfig changes or None for the base record, TrainConfig changes, length)
+    "long": (None, {}, LONG),
+    "more_data": ({"jitter_tries": 60, "random_negatives": 150}, {}, LONG),
+    "faces_40": ({"min_face": 40}, {}, RECIPE),
+    "no_landmark": (None, {"landmark_weight": 0.0}, RECIPE),
+    "near_negatives": ({"negatives_near_face": 15}, {}, RECIPE),
+    "combined": ({"min_face": 40, "negatives_near_face": 15}, {"landmark_weight": 0.0}, RECIPE),
 }
+DEFAULT_VARIANTS = ("long", "more_data")
 
 
 def train_variant(name, base: Path, out: Path, data_root) -> Path:
     """The variant's trained ``pnet.params`` (in ``<out>/<name>/cascade/``), trained or resumed here."""
-    changes = VARIANTS[name]
+    changes, train_changes, (epochs, decay) = VARIANTS[name]
     run = out / name
     records = base / "data"
-    epochs, decay = LONG
     if changes is not None:
         records = run / "data"
         summary = build_pnet_records(data_root, records, sampling=SamplingConfig(**changes), seed=0,
                                      exclude=holdout_indices(data_root), progress=False)
         scale = _samples(base / "data") / summary["samples"]
-        epochs = max(1, round(LONG[0] * scale))
-        decay = tuple(max(1, round(d * epochs / LONG[0])) for d in LONG[1])
+        steps_as = epochs
+        epochs = max(1, round(steps_as * scale))
+        decay = tuple(max(1, round(d * epochs / steps_as)) for d in decay)
         print(f"{name}: {summary['samples']} samples ({summary['counts']}): {epochs} epochs, decay at {decay}",
               flush=True)
-    cfg = TrainConfig.preset("pnet", epochs=epochs, seed=0, optimizer="adam", lr=0.001, lr_decay_epochs=decay)
+    cfg = TrainConfig.preset("pnet", epochs=epochs, seed=0, optimizer="adam", lr=0.001, lr_decay_epochs=decay,
+                             **train_changes)
     result = fit(records, run / "pnet", cfg, resume=True, progress=False)
     (run / "cascade").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.params_path, run / "cascade" / "pnet.params")
@@ -105,6 +124,12 @@ def score(weights, data_root, items, wider) -> dict:
             "uncalibrated_recall_at_0.6": float(np.concatenate(raw).mean())}
 
 
+def _stamp(weights) -> float | None:
+    """Modification time of ``weights``' PNet file (None for the original weights)."""
+    path = Path(weights) / "pnet.params"
+    return path.stat().st_mtime if path.exists() else None
+
+
 def table(results: dict) -> str:
     lines = ["| PNet | " + " | ".join(f"at {t}: recall / windows" for t in THRESHOLDS)
              + " | recall at 0.6 by face size (20-30 / 30-50 / 50-100 / >= 100 px) | at 0.6 without box offsets |",
@@ -121,7 +146,7 @@ def main():
     ap.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"))
     ap.add_argument("--base", default="runs/i14_gen", help="run whose record and PNet are the recipe's")
     ap.add_argument("--out", default="runs/lever_pnet")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--images", type=int, default=150, help="first N present val images")
     ap.add_argument("--extra", nargs="*", default=[], metavar="NAME=WEIGHTS",
                     help="more PNets to score (a folder holding pnet.params), e.g. the learning curve's")
@@ -137,10 +162,17 @@ def main():
     for extra in args.extra:
         name, _, folder = extra.partition("=")
         weights[name] = folder
+    cache_file = out / "scores.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     results = {}
     for name, w in weights.items():
-        results[name] = score(w, args.data_root, items, wider)
-        write_json(out / "scores.json", results)
+        stamp = _stamp(w)
+        old = cache.get(name, {})
+        if old.get("weights") == str(w) and old.get("stamp") == stamp and old.get("images") == len(items):
+            results[name] = old
+        else:
+            results[name] = dict(score(w, args.data_root, items, wider), stamp=stamp)
+        write_json(cache_file, {**cache, **results})
         print(table({name: results[name]}).splitlines()[-1], flush=True)
     text = table(results)
     (out / "table.md").write_text(text + "\n")

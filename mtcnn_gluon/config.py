@@ -276,12 +276,22 @@ class PipelineConfig:
                  "max_val_samples": 3000},
     })
     workers: int | None = None  # processes for data generation (None: all cores)
+    sampling: dict = field(default_factory=dict)  # SamplingConfig fields to change for PNet's crops (e.g. min_face)
     landmark_eval: bool = True  # compute landmark NME on the held-out faces in the evaluate step
     mining: dict = field(default_factory=dict)  # MiningConfig fields to change (e.g. max_windows)
     # per stage ('rnet', 'onet'): jittered crops tried per ground-truth face, labelled pos/part by IoU as PNet's
     # are, added to the mined ones (mining alone gives RNet few positives: 5.7k on the shared data); absent or 0:
     # mined samples only. The recipe's 20 per face raised val AP by 2.3-2.5 points (benchmarks/README.md)
     generated_faces: dict = field(default_factory=lambda: {"rnet": 20, "onet": 20})
+
+    def __post_init__(self):
+        for name, kind in (("sampling", SamplingConfig), ("mining", MiningConfig)):
+            valid = {f.name for f in dataclasses.fields(kind)}
+            unknown = sorted(set(getattr(self, name)) - valid)
+            if unknown:
+                raise UserError(f"PipelineConfig.{name}: unknown {kind.__name__} fields {unknown}; "
+                                f"valid: {', '.join(sorted(valid))}")
+            kind(**getattr(self, name))  # its own checks: a bad value stops here, not an hour into the run
 
     @classmethod
     def preset(cls, name: str, **changes) -> "PipelineConfig":

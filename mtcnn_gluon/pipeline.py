@@ -56,7 +56,8 @@ def _step_file(out: Path, step: str) -> Path:
 def step_data(data_root, out: Path, cfg: PipelineConfig, progress=True) -> dict:
     """PNet's merged record (WIDER crops + 12 px landmarks) and the 24/48 px landmark records."""
     exclude = holdout_indices(data_root)
-    pnet = build_pnet_records(data_root, out / "data", seed=cfg.seed, workers=cfg.workers, limit=cfg.wider_limit,
+    pnet = build_pnet_records(data_root, out / "data", sampling=SamplingConfig(**cfg.sampling), seed=cfg.seed,
+                              workers=cfg.workers, limit=cfg.wider_limit,
                               landmark_limit=cfg.landmark_limit, exclude=exclude, progress=progress)
     lm = build_landmark_records(data_root, out / "data", sizes=(24, 48), seed=cfg.seed, workers=cfg.workers,
                                 limit=cfg.landmark_limit, exclude=exclude, progress=progress)
@@ -145,10 +146,11 @@ def run_pipeline(data_root, out, cfg: PipelineConfig = None, ctx=None, until: st
     if settings_path.is_file():
         # the data must stay the same; epochs, workers and evaluation may change between resumes
         old = json.loads(settings_path.read_text())
-        fixed = ("seed", "wider_limit", "landmark_limit")
-        if any(old.get(k) != settings.get(k) for k in fixed):
+        fixed = {"seed": None, "wider_limit": None, "landmark_limit": None, "sampling": {}}  # and their defaults
+        if any(old.get(k, d) != settings.get(k) for k, d in fixed.items()):
             raise ValueError(f"{settings_path}: this run folder was made with other data settings "
-                             f"({', '.join(f'{k}={old.get(k)}' for k in fixed)}); use a new --out or delete it")
+                             f"({', '.join(f'{k}={old.get(k, d)}' for k, d in fixed.items())}); "
+                             "use a new --out or delete it")
     write_json(settings_path, settings)
     if until is not None and until not in STEPS:
         raise ValueError(f"unknown step {until!r}; steps: {', '.join(STEPS)}")

@@ -8,6 +8,7 @@ import pytest
 from mtcnn_gluon.config import PipelineConfig
 from mtcnn_gluon.data.toy import build_toy_dataset
 from mtcnn_gluon.pipeline import publish_cascade, run_pipeline, step_mine, step_train
+from mtcnn_gluon.utils.checks import UserError
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,33 @@ def test_finished_steps_are_skipped_and_data_settings_are_guarded(toy_root, tmp_
                  until="data", progress=False)
     with pytest.raises(ValueError, match="other data settings .*wider_limit=4"):
         run_pipeline(toy_root, out, PipelineConfig.preset("smoke", wider_limit=5, landmark_limit=40), until="data")
+    with pytest.raises(ValueError, match="other data settings .*sampling"):
+        run_pipeline(toy_root, out, dataclasses.replace(cfg, sampling={"min_face": 40}), until="data")
     with pytest.raises(ValueError, match="unknown step"):
         run_pipeline(toy_root, out, cfg, until="train_qnet")
+
+
+def test_sampling_reaches_pnets_record(toy_root, tmp_path):
+    """``sampling`` changes PNet's crops: positives only from faces >= 50 px (3 of the 13 toy faces) give
+    fewer of them; none at all (faces >= 10,000 px) stops the data step with the types it lacks."""
+    cfg = PipelineConfig.preset("smoke", wider_limit=4, landmark_limit=40, workers=1)
+    base = run_pipeline(toy_root, tmp_path / "a", cfg, until="data", progress=False)["data"]["summary"]
+    big = run_pipeline(toy_root, tmp_path / "b", dataclasses.replace(cfg, sampling={"min_face": 50}),
+                       until="data", progress=False)["data"]["summary"]
+    assert 0 < big["pnet_counts"]["pos"] < base["pnet_counts"]["pos"] / 2
+    with pytest.raises(ValueError, match=r"no samples of type \['pos', 'part'\]"):
+        run_pipeline(toy_root, tmp_path / "c", dataclasses.replace(cfg, sampling={"min_face": 10000}),
+                     until="data", progress=False)
+
+
+@pytest.mark.parametrize("field, changes, message", [
+    ("sampling", {"min_fce": 40}, r"PipelineConfig.sampling: unknown SamplingConfig fields \['min_fce'\]"),
+    ("sampling", {"min_face": 0}, "SamplingConfig.min_face: expected a number >= 1"),
+    ("mining", {"max_window": 9}, r"PipelineConfig.mining: unknown MiningConfig fields \['max_window'\]"),
+])
+def test_bad_sampling_or_mining_fields_stop_at_once(field, changes, message):
+    with pytest.raises(UserError, match=message):
+        PipelineConfig.preset("full", **{field: changes})
 
 
 def test_publish_refuses_an_unfinished_run(toy_root, tmp_path):
