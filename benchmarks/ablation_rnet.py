@@ -3,7 +3,8 @@
 All rows share one finished full-recipe run (``--base``, default ``runs/i14_gen``: the ``full`` preset with
 generated faces): its PNet, the hard examples that PNet mined, its landmark records, and its ONet. Each row
 trains RNet afresh (seed 0) on a shorter schedule than the recipe's 40 × 200 steps — ``--epochs`` × 200
-steps, Adam 0.001, × 0.1 after the second-to-last epoch — with one change, then scores the cascade
+steps, Adam 0.001, × 0.1 after the second-to-last epoch; at ``--epochs 40`` the recipe's own schedule, decays
+after 30 and 36, so a row compares with ``recipe_full`` — with one change, then scores the cascade
 PNet → that RNet → the base ONet on the shared WIDER val images:
 
 * recall after RNet (faces >= 20 px covered at IoU 0.5 by RNet's windows, detector thresholds
@@ -82,8 +83,11 @@ def train_row(base: Path, out: Path, row: str, epochs: int) -> Path:
     _, overrides, source = ROWS[row]
     if source is None:
         return base / "cascade"
-    full = PipelineConfig.preset("full").train_overrides["rnet"]
-    cfg = TrainConfig.preset("rnet", **{**full, "epochs": epochs, "lr_decay_epochs": (epochs - 1,), "seed": 0,
+    recipe = PipelineConfig.preset("full")
+    full = recipe.train_overrides["rnet"]
+    # at the recipe's own length its own decays, so that a row compares with ``recipe_full``; shorter: one, late
+    decay = full["lr_decay_epochs"] if epochs == recipe.epochs["rnet"] else (epochs - 1,)
+    cfg = TrainConfig.preset("rnet", **{**full, "epochs": epochs, "lr_decay_epochs": decay, "seed": 0,
                                          **overrides})
     result = fit(records_for(base, out, source), out / row / "rnet", cfg, resume=True, progress=False)
     cascade = out / row / "cascade"
