@@ -50,6 +50,23 @@ def test_eval_scores_a_predictions_json(data_root, tmp_path):
     assert "easy   AP 0.8626" in code.stdout
 
 
+def test_published_cascade_scores_what_its_card_says(data_root, tmp_path):
+    """`eval --weights pretrained` (onnxruntime, which gives the MXNet detector's AP to 1e-4) reproduces the
+    val AP that ``pretrained/cascade.json`` records from the run that made the weights: the README's numbers
+    can not drift from the weights."""
+    from pathlib import Path
+
+    card = json.loads((Path(__file__).parents[1] / "pretrained" / "cascade.json").read_text())
+    published = card["steps"]["evaluate"]["summary"]["wider"]["ap"]
+    code = subprocess.run([sys.executable, "-m", "mtcnn_gluon", "eval", "--weights", "pretrained", "--backend", "onnx",
+                           "--no-landmarks", "--data-root", str(data_root), "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert code.returncode == 0, code.stderr
+    ap = json.loads((tmp_path / "wider_ap.json").read_text())["ap"]
+    for setting in ("easy", "medium", "hard"):
+        assert ap[setting] == pytest.approx(published[setting], abs=2e-4), setting
+
+
 def test_demo_finds_the_astronaut_with_the_published_cascade_and_no_data(tmp_path):
     from mtcnn_gluon.data.toy import ASTRONAUT_FACE
 
