@@ -143,14 +143,15 @@ def at_windows(result: dict, windows: float) -> float:
 
 def table(results: dict) -> str:
     lines = ["| PNet | " + " | ".join(f"at {t}: recall / windows" for t in THRESHOLDS)
-             + " | at 600 / 900 windows (interpolated) | recall at 0.6 by face size (20-30 / 30-50 / 50-100 / >= 100 px)"
-             " | at 0.6 without box offsets |",
+             + " | at 600 / 900 windows (interpolated)"
+             " | recall at 0.6 by face size (20-30 / 30-50 / 50-100 / >= 100 px) | at 0.6 without box offsets |",
              "|---|" + "---|" * (len(THRESHOLDS) + 3)]
     for name, r in results.items():
         cells = [f"{r['at'][str(t)]['recall']:.3f} / {r['at'][str(t)]['windows']:.0f}" for t in THRESHOLDS]
         sizes = " / ".join(f"{b['recall']:.2f}" for b in r["by_size_at_0.6"].values())
         equal = " / ".join(f"{at_windows(r, w):.3f}" for w in (600, 900))
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {equal} | {sizes} | {r['uncalibrated_recall_at_0.6']:.3f} |")
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {equal} | {sizes} | {r['uncalibrated_recall_at_0.6']:.3f} |")
     return "\n".join(lines)
 
 

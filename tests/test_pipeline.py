@@ -51,8 +51,8 @@ def test_finished_steps_are_skipped_and_data_settings_are_guarded(toy_root, tmp_
 
 
 def test_sampling_reaches_pnets_record(toy_root, tmp_path):
-    """``sampling`` changes PNet's crops: positives only from faces >= 50 px (3 of the 12 faces in these 4 toy images) give
-    fewer of them; none at all (faces >= 10,000 px) stops the data step with the types it lacks."""
+    """``sampling`` changes PNet's crops: positives only from faces >= 50 px (3 of the 12 faces in these 4 toy
+    images) give fewer of them; none at all (faces >= 10,000 px) stops the data step with the types it lacks."""
     cfg = PipelineConfig.preset("smoke", wider_limit=4, landmark_limit=40, workers=1)
     base = run_pipeline(toy_root, tmp_path / "a", cfg, until="data", progress=False)["data"]["summary"]
     big = run_pipeline(toy_root, tmp_path / "b", dataclasses.replace(cfg, sampling={"min_face": 50}),
