@@ -85,9 +85,7 @@ class ReferenceCode:
     """The reference detector's own ``MtcnnDetector`` (imported from ``folder``) behind ``detect(img)``."""
 
     def __init__(self, folder, weights, min_face=20, thresholds=(0.6, 0.7, 0.7)):
-        for name in ("mtcnn_detector.py", "helper.py"):
-            if not os.path.isfile(os.path.join(folder, name)):
-                raise SystemExit(f"--reference-code {folder}: no {name} there (the reference detector's two files)")
+        check_reference_code(folder)
         sys.path.insert(0, os.path.abspath(folder))
         itertools.izip = zip  # its Python 2 import
         with _without_missing_nets(weights):
@@ -98,6 +96,12 @@ class ReferenceCode:
     def detect(self, img):
         out = self.det.detect_face(img)
         return (np.zeros((0, 5)), np.zeros((0, 10))) if out is None else out
+
+
+def check_reference_code(folder):
+    for name in ("mtcnn_detector.py", "helper.py"):
+        if not os.path.isfile(os.path.join(folder, name)):
+            raise SystemExit(f"--reference-code {folder}: no {name} there (the reference detector's two files)")
 
 
 @contextlib.contextmanager
@@ -174,6 +178,8 @@ def main():
     args = ap.parse_args()
     if not args.data_root:
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
+    if args.reference_code:
+        check_reference_code(args.reference_code)  # before minutes of setting up the others
     files = sorted(glob.glob(os.path.join(args.data_root, "WIDER_FACE/WIDER_val/images/*/*.jpg")))
     files = [f for f in files if cv2.imread(f).shape[1] == 1024][: args.images]
     wider = [cv2.imread(f) for f in files]
