@@ -58,7 +58,7 @@ def test_sampling_reaches_pnets_record(toy_root, tmp_path):
     big = run_pipeline(toy_root, tmp_path / "b", dataclasses.replace(cfg, sampling={"min_face": 50}),
                        until="data", progress=False)["data"]["summary"]
     assert 0 < big["pnet_counts"]["pos"] < base["pnet_counts"]["pos"] / 2
-    with pytest.raises(ValueError, match=r"no samples of type \['pos', 'part'\]"):
+    with pytest.raises(UserError, match=r"PNet record: no pos or part crops from 4 WIDER images .*min_face=10000"):
         run_pipeline(toy_root, tmp_path / "c", dataclasses.replace(cfg, sampling={"min_face": 10000}),
                      until="data", progress=False)
 

@@ -19,6 +19,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..config import INPUT_SIZE, LandmarkAugConfig, RecordMixConfig, SamplingConfig, config_to_dict
+from ..utils.checks import UserError
+from ..utils.labels import TYPES
 from .batching import mix_by_ratio
 from .facepoint import holdout_indices, load_facepoint, parse_facepoint_list
 from .records import read_summary, record_complete, write_records
@@ -134,6 +136,12 @@ def build_pnet_records(data_root, out_dir, sampling: SamplingConfig = None, land
     allset = SampleSet(np.concatenate([pnet.images, lm.images]), np.concatenate([pnet.labels, lm.labels]),
                        {k: np.concatenate([pnet.meta[k], lm_meta[k]]) for k in pnet.meta})
     generated = allset.counts()
+    empty = [t for t in TYPES if mix.pnet_ratio.get(t, 0) > 0 and not generated.get(t)]
+    if empty:
+        raise UserError(f"PNet record: no {' or '.join(empty)} crops from {len(images)} WIDER images and "
+                        f"{len(faces)} landmark faces (SamplingConfig: min_face={sampling.min_face}, "
+                        f"jitter_tries={sampling.jitter_tries}, random_negatives={sampling.random_negatives}); "
+                        "RecordMixConfig.pnet_ratio needs every type it names")
     keep = mix_by_ratio(allset.labels, mix.pnet_ratio, seed=seed)
     out = allset.select(keep)
     root = Path(data_root)

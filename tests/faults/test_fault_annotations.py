@@ -13,7 +13,8 @@ WIDER FACE (``parse_wider_annotations``):
   counted as ``wider_faces.degenerate_w_or_h_0``.
 - image listed twice: error (the second entry would be sampled without the first entry's faces, so
   those faces could become negatives).
-- empty file: no images; the PNet step then stops with "no samples of type ...".
+- empty file: no images; the PNet step then stops with "PNet record: no pos or part or neg crops from 0 WIDER
+  images ...".
 
 CNN_FacePoint (``parse_facepoint_list``): CRLF / trailing spaces parsed; wrong field count, non-numeric
 or non-finite numbers, w or h = 0 and inverted boxes are errors; negative coordinates and boxes beyond
@@ -27,6 +28,7 @@ import pytest
 from mtcnn_gluon.data.build import build_pnet_records
 from mtcnn_gluon.data.facepoint import parse_facepoint_list
 from mtcnn_gluon.data.wider import AnnotationFormatError, parse_wider_annotations
+from mtcnn_gluon.utils.checks import UserError
 
 from .conftest import make_dataset, wider_list
 
@@ -79,7 +81,7 @@ def test_wider_empty_file_gives_no_images_and_the_pnet_step_says_so(tmp_path):
     assert parse_wider_annotations(_wider(tmp_path, "")) == []
     root = make_dataset(tmp_path / "data", n_wider=2, n_landmark=2)
     (root / "WIDER_FACE" / "wider_face_split" / "wider_face_train_bbx_gt.txt").write_text("")
-    with pytest.raises(ValueError, match=r"^no samples of type \['neg', 'pos', 'part'\] to mix"):
+    with pytest.raises(UserError, match=r"^PNet record: no pos or part or neg crops from 0 WIDER images and 2 "):
         build_pnet_records(root, tmp_path / "out", workers=1, progress=False, verbose=False)
     assert not (tmp_path / "out" / "pnet").exists() or not any((tmp_path / "out" / "pnet").iterdir())
 
