@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import glob
 import importlib
 import itertools
 import os
@@ -38,7 +37,6 @@ import sys
 import time
 import warnings
 
-import cv2
 import mxnet as mx
 import numpy as np
 
@@ -46,6 +44,7 @@ from mtcnn_gluon.utils import boxes as bx
 from mtcnn_gluon.cascade import OnnxNets
 from mtcnn_gluon.detector import MTCNNDetector
 from mtcnn_gluon.model.export import to_onnx
+from inputs import speed_inputs  # benchmarks/inputs.py: the images facenet.py times too
 
 
 class ReferenceStyleNet:
@@ -180,10 +179,8 @@ def main():
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
     if args.reference_code:
         check_reference_code(args.reference_code)  # before minutes of setting up the others
-    files = sorted(glob.glob(os.path.join(args.data_root, "WIDER_FACE/WIDER_val/images/*/*.jpg")))
-    files = [f for f in files if cv2.imread(f).shape[1] == 1024][: args.images]
-    wider = [cv2.imread(f) for f in files]
-    photo = cv2.resize(cv2.imread(os.path.join(args.data_root, "photos/pangyupo_test2.jpg")), (640, 480))
+    sizes = speed_inputs(args.data_root, args.images)
+    wider = next(iter(sizes.values()))
     ours = MTCNNDetector.from_weights("reference", data_root=args.data_root)
     unfused = MTCNNDetector(ours.pnet, ours.rnet, ours.onet, fuse=False)
     onnx = MTCNNDetector(ours.pnet, ours.rnet, ours.onet, backend="onnx")
@@ -206,10 +203,7 @@ def main():
         print(f"faces of the reference code that ours find (IoU >= 0.5): {np.mean(shares):.3f} "
               f"(mean over {len(wider)} images)")
     rows = []
-    full_hd = cv2.resize(cv2.imread(os.path.join(args.data_root, "photos/pangyupo_test2.jpg")), (1920, 1080))
-    sizes = ((f"WIDER val, 1024 px wide ({len(wider)} images)", wider), ("640x480 photo", [photo]),
-             ("1920x1080 photo", [full_hd]))
-    for label, imgs in sizes:
+    for label, imgs in sizes.items():
         rep = args.repeat if len(imgs) > 1 else 4 * args.repeat
         rows.append((label, median_ms(dets, imgs, rep)))
     threads = os.environ.get("OMP_NUM_THREADS")

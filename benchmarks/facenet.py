@@ -19,25 +19,16 @@ torchvision's compiled op in crowds, so facenet's times are an upper bound there
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 import time
 import types
 
-import cv2
 import numpy as np
 
+from inputs import speed_inputs  # benchmarks/inputs.py: the images detect.py times
+
 SETTINGS = dict(min_face=20, thresholds=(0.6, 0.7, 0.7), factor=0.709)
-
-
-def inputs(data_root) -> dict:
-    """``{label: [BGR images]}``, as ``benchmarks/detect.py`` picks them."""
-    files = sorted(glob.glob(os.path.join(data_root, "WIDER_FACE/WIDER_val/images/*/*.jpg")))
-    wider = [img for img in (cv2.imread(f) for f in files) if img.shape[1] == 1024][:12]
-    photo = cv2.imread(os.path.join(data_root, "photos/pangyupo_test2.jpg"))
-    return {"WIDER val, 1024 px wide (12 images)": wider, "640x480 photo": [cv2.resize(photo, (640, 480))],
-            "1920x1080 photo": [cv2.resize(photo, (1920, 1080))]}
 
 
 def facenet_detector():
@@ -99,7 +90,7 @@ def main():
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
     detect = facenet_detector() if args.detector == "facenet" else our_detector(args.data_root)
     name = "facenet-pytorch" if args.detector == "facenet" else "ours (onnxruntime)"
-    for label, imgs in inputs(args.data_root).items():
+    for label, imgs in speed_inputs(args.data_root).items():
         rep = args.repeat if len(imgs) > 1 else 4 * args.repeat
         first, again, faces = [], [], []
         for img in imgs:

@@ -58,7 +58,7 @@ from stage_recall import IOU, SIZE_BINS, recall_by_size, scored_faces  # the sam
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
 LONG = (48, (30, 42))  # epochs and lr decay epochs of ``long``, on the base record
-RECIPE = (16, (10, 14))  # the recipe's PNet (PipelineConfig's full preset)
+RECIPE = (16, (10, 14))  # the base run's PNet (the full preset's until 2026-12-02; it is 48 epochs since)
 VARIANTS = {  # name: (SamplingConfig changes or None for the base record, TrainConfig changes, length)
     "long": (None, {}, LONG),
     "more_data": ({"jitter_tries": 60, "random_negatives": 150}, {}, LONG),

@@ -23,7 +23,8 @@ import copy
 import dataclasses
 import os
 
-from mtcnn_gluon.config import BATCH_MIX, PipelineConfig
+from ablation_rnet import ROWS  # benchmarks/ablation_rnet.py
+from mtcnn_gluon.config import PipelineConfig
 from mtcnn_gluon.pipeline import run_pipeline
 
 
@@ -52,9 +53,8 @@ def main():
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
     cfg = scaled(PipelineConfig.preset("full"), {"pnet": args.pnet, "rnet": args.rnet, "onet": args.onet})
     if args.rnet_no_landmark:
-        mix = {**BATCH_MIX, "landmark": 0}
         overrides = copy.deepcopy(cfg.train_overrides)
-        overrides["rnet"].update(batch_mix=mix, batch_size=sum(mix.values()), landmark_weight=0.0)
+        overrides["rnet"].update(ROWS["no_landmark"][1])  # the ablation's row, as it measured it
         cfg = dataclasses.replace(cfg, train_overrides=overrides)
     print("epochs", cfg.epochs, "decays", {n: o.get("lr_decay_epochs") for n, o in cfg.train_overrides.items()},
           "rnet", cfg.train_overrides["rnet"], flush=True)
