@@ -11,21 +11,30 @@ schedule *is* the ``full`` preset and the factors default to 1.
 ``--rnet-no-landmark``: RNet's batches without the 64 landmark crops and its landmark loss weight 0 (the
 ablation's only change beyond the seed noise: +1.0 / +0.9 / +1.3 AP at 1,200 steps, +0.5 / +0.7 / +0.9 at
 8,000). Resumable: rerun the same command to continue from the last finished step or checkpoint; compare
-``<out>/eval/summary.json`` with ``pretrained/cascade.json``. Usage::
+``<out>/eval/summary.json`` with ``pretrained/cascade.json``.
+
+``--pnet-from pretrained``: start from a published cascade's PNet instead of training it again (12 min),
+for a run whose PNet would be the same: the same preset and seed at 2 threads give PNet weights equal to the
+bit (``benchmarks/README.md``). The run's ``steps/train_pnet.json`` is the card's record of that step, marked
+with where the weights came from; the run still builds its own data. Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_schedule.py [--out runs/lever_schedule]
-        [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark]
+        [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--pnet-from pretrained]
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import dataclasses
+import json
 import os
+import shutil
+from pathlib import Path
 
 from ablation_rnet import ROWS  # benchmarks/ablation_rnet.py
 from mtcnn_gluon.config import PipelineConfig
 from mtcnn_gluon.pipeline import run_pipeline
+from mtcnn_gluon.utils.files import write_json
 
 
 def scaled(cfg: PipelineConfig, factors: dict) -> PipelineConfig:
@@ -40,6 +49,27 @@ def scaled(cfg: PipelineConfig, factors: dict) -> PipelineConfig:
     return dataclasses.replace(cfg, epochs=epochs, train_overrides=overrides)
 
 
+def take_pnet(card_dir, out, cfg: PipelineConfig) -> None:
+    """Make ``<out>``'s train_pnet step the published cascade's in ``card_dir``, when its PNet was trained by
+    the same settings; a run that has already passed the step keeps its own."""
+    card_dir, out = Path(card_dir), Path(out)
+    step = out / "steps" / "train_pnet.json"
+    if step.is_file():
+        return
+    card = json.loads((card_dir / "cascade.json").read_text())
+    data = ("seed", "wider_limit", "landmark_limit", "sampling")
+    mine = dict({k: getattr(cfg, k) for k in data}, epochs=cfg.epochs["pnet"], pnet=cfg.train_overrides.get("pnet", {}))
+    theirs = card["pipeline"]
+    theirs = dict({k: theirs.get(k, {} if k == "sampling" else None) for k in data}, epochs=theirs["epochs"]["pnet"],
+                  pnet=theirs["train_overrides"].get("pnet", {}))
+    if json.loads(json.dumps(mine)) != theirs:
+        raise SystemExit(f"--pnet-from {card_dir}: its PNet was trained with {theirs}, this run's would be {mine}")
+    (out / "cascade").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(card_dir / "pnet.params", out / "cascade" / "pnet.params")
+    write_json(step, dict(card["steps"]["train_pnet"], taken_from=str(card_dir / "pnet.params")))
+    print(f"PNet: {card_dir / 'pnet.params'} (its card's step record)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"))
@@ -48,6 +78,8 @@ def main():
         ap.add_argument(f"--{net}", type=float, default=default, help=f"{net.upper()} epochs x this (default {default})")
     ap.add_argument("--rnet-no-landmark", action="store_true",
                     help="RNet batches 64 pos + 64 part + 192 neg, landmark loss weight 0")
+    ap.add_argument("--pnet-from", metavar="DIR",
+                    help="a published cascade (pretrained/) whose PNet this run takes")
     args = ap.parse_args()
     if not args.data_root:
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
@@ -58,6 +90,8 @@ def main():
         cfg = dataclasses.replace(cfg, train_overrides=overrides)
     print("epochs", cfg.epochs, "decays", {n: o.get("lr_decay_epochs") for n, o in cfg.train_overrides.items()},
           "rnet", cfg.train_overrides["rnet"], flush=True)
+    if args.pnet_from:
+        take_pnet(args.pnet_from, args.out, cfg)
     run_pipeline(args.data_root, args.out, cfg, progress=False)
 
 
