@@ -16,10 +16,17 @@ ablation's only change beyond the seed noise: +1.0 / +0.9 / +1.3 AP at 1,200 ste
 ``--pnet-from pretrained``: start from a published cascade's PNet instead of training it again (12 min),
 for a run whose PNet would be the same: the same preset and seed at 2 threads give PNet weights equal to the
 bit (``benchmarks/README.md``). The run's ``steps/train_pnet.json`` is the card's record of that step, marked
-with where the weights came from; the run still builds its own data. Usage::
+with where the weights came from; the run still builds its own data.
+
+A run is longer than a working session here (whose processes and ``runs/`` end with it), so it can go on in
+the next one from a *seed*: ``--save-seed DIR`` writes, for the run in ``--out``, the settings, the records of
+its finished steps up to its last trained net, and the weights of those nets (no records: a few hundred KB);
+``--seed DIR`` starts a new ``--out`` from it when its settings are this run's to the last field. The next
+steps rebuild what they need (data in a minute, the mining after the last net). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_schedule.py [--out runs/lever_schedule]
-        [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--pnet-from pretrained]
+        [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--pnet-from pretrained] [--seed DIR]
+    python benchmarks/lever_schedule.py --out runs/lever_schedule [...] --save-seed DIR
 """
 from __future__ import annotations
 
@@ -32,8 +39,8 @@ import shutil
 from pathlib import Path
 
 from ablation_rnet import ROWS  # benchmarks/ablation_rnet.py
-from mtcnn_gluon.config import PipelineConfig
-from mtcnn_gluon.pipeline import run_pipeline
+from mtcnn_gluon.config import PipelineConfig, config_to_dict
+from mtcnn_gluon.pipeline import STEPS, run_pipeline
 from mtcnn_gluon.utils.files import write_json
 
 
@@ -70,6 +77,56 @@ def take_pnet(card_dir, out, cfg: PipelineConfig) -> None:
     print(f"PNet: {card_dir / 'pnet.params'} (its card's step record)", flush=True)
 
 
+def seed_steps(out) -> list:
+    """The finished steps of run ``out`` that a seed carries: those up to its last trained net, without
+    ``data`` (rebuilt) and without a mining whose net is not trained yet (its records would be missing)."""
+    done = [s for s in STEPS if (Path(out) / "steps" / f"{s}.json").is_file()]
+    trained = [i for i, s in enumerate(STEPS) if s.startswith("train_") and s in done]
+    return [s for s in STEPS[:trained[-1] + 1] if s != "data" and s in done] if trained else []
+
+
+def save_seed(out, dest) -> list:
+    """Write run ``out``'s seed into ``dest`` (see the module doc); returns the steps it carries."""
+    out, dest = Path(out), Path(dest)
+    steps = seed_steps(out)
+    if not steps:
+        raise SystemExit(f"--save-seed: {out} has no trained net yet")
+    shutil.rmtree(dest, ignore_errors=True)
+    (dest / "steps").mkdir(parents=True)
+    (dest / "cascade").mkdir()
+    shutil.copyfile(out / "pipeline.json", dest / "pipeline.json")
+    for step in steps:
+        shutil.copyfile(out / "steps" / f"{step}.json", dest / "steps" / f"{step}.json")
+        if step.startswith("train_"):
+            net = step[len("train_"):]
+            shutil.copyfile(out / "cascade" / f"{net}.params", dest / "cascade" / f"{net}.params")
+            for name in ("metrics.csv", "config.json"):  # the training's curves (none for a net taken whole)
+                if (out / net / name).is_file():
+                    (dest / net).mkdir(exist_ok=True)
+                    shutil.copyfile(out / net / name, dest / net / name)
+    print(f"{dest}: the seed of {out} ({', '.join(steps)})", flush=True)
+    return steps
+
+
+def take_seed(seed, out, cfg: PipelineConfig) -> None:
+    """Start run ``out`` from ``seed`` (written by :func:`save_seed`) when it has not started yet."""
+    seed, out = Path(seed), Path(out)
+    if (out / "steps" / "train_pnet.json").is_file():
+        return
+    theirs = json.loads((seed / "pipeline.json").read_text())
+    mine = json.loads(json.dumps(config_to_dict(cfg)))
+    if theirs != mine:
+        diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+        raise SystemExit(f"--seed {seed}: made with other settings ({', '.join(diff)} differ)")
+    for path in sorted(seed.rglob("*")):
+        if path.is_file() and path.name != "pipeline.json":
+            target = out / path.relative_to(seed)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    print(f"{out}: started from the seed {seed} ({', '.join(p.stem for p in sorted((seed / 'steps').glob('*.json')))})",
+          flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"))
@@ -80,8 +137,10 @@ def main():
                     help="RNet batches 64 pos + 64 part + 192 neg, landmark loss weight 0")
     ap.add_argument("--pnet-from", metavar="DIR",
                     help="a published cascade (pretrained/) whose PNet this run takes")
+    ap.add_argument("--seed", metavar="DIR", help="start --out from this seed (--save-seed) of an unfinished run")
+    ap.add_argument("--save-seed", metavar="DIR", help="write the seed of the run in --out to DIR and stop")
     args = ap.parse_args()
-    if not args.data_root:
+    if not args.data_root and not args.save_seed:
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
     cfg = scaled(PipelineConfig.preset("full"), {"pnet": args.pnet, "rnet": args.rnet, "onet": args.onet})
     if args.rnet_no_landmark:
@@ -90,6 +149,11 @@ def main():
         cfg = dataclasses.replace(cfg, train_overrides=overrides)
     print("epochs", cfg.epochs, "decays", {n: o.get("lr_decay_epochs") for n, o in cfg.train_overrides.items()},
           "rnet", cfg.train_overrides["rnet"], flush=True)
+    if args.save_seed:
+        save_seed(args.out, args.save_seed)
+        return
+    if args.seed:
+        take_seed(args.seed, args.out, cfg)
     if args.pnet_from:
         take_pnet(args.pnet_from, args.out, cfg)
     run_pipeline(args.data_root, args.out, cfg, progress=False)

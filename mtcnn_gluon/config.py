@@ -35,7 +35,8 @@ INPUT_SIZE = {"pnet": 12, "rnet": 24, "onet": 48}
 LOSS_WEIGHTS = {"pnet": (1.0, 0.5, 0.5), "rnet": (1.0, 0.5, 0.5), "onet": (1.0, 0.5, 1.0)}
 #: Fraction of the valid classification losses kept by online hard example mining.
 OHEM_RATIO = 0.7
-#: Samples of each type in one RNet/ONet batch (the paper's 1:1:1:3 of 384).
+#: Samples of each type in one RNet/ONet batch (the classic implementations' 1:1:1:3 of 384; the paper gives only
+#: the data ratio 3:1:1:2 of neg:pos:part:landmark).
 BATCH_MIX = {"pos": 64, "part": 64, "landmark": 64, "neg": 192}
 
 @dataclass
@@ -266,7 +267,7 @@ class PipelineConfig:
     # with Adam lr 0.001 or SGD lr 0.01); Adam 0.001 with two x0.1 steps late in the run instead.
     # RNet/ONet epochs are capped in steps: a balanced epoch covers the largest type (~100k landmark
     # crops), 1,500 steps, more than 2 CPU cores afford for ONet (~1,100 samples/s). The schedules below
-    # (PNet 48 epochs, RNet 16,000 steps, ONet 6,000; about 2.5 h on 2 cores) gave the published cascade:
+    # (PNet 48 epochs, RNet 16,000 steps, ONet 6,000; about 2.6 h on 2 cores) gave the published cascade:
     # +2.2 / +3.1 / +1.7 val AP over the earlier 16 epochs, 8,000 and 3,000 steps, which in turn scored
     # 3 points more than 1,200 steps for RNet and ONet (benchmarks/README.md).
     train_overrides: dict = field(default_factory=lambda: {
@@ -281,7 +282,7 @@ class PipelineConfig:
     landmark_eval: bool = True  # compute landmark NME on the held-out faces in the evaluate step
     mining: dict = field(default_factory=dict)  # MiningConfig fields to change (e.g. max_windows)
     # per stage ('rnet', 'onet'): jittered crops tried per ground-truth face, labelled pos/part by IoU as PNet's
-    # are, added to the mined ones (mining alone gives RNet few positives: 5.7k on the shared data); absent or 0:
+    # are, added to the mined ones (mining alone gives RNet few positives: 6.5k on the shared data); absent or 0:
     # mined samples only. The recipe's 20 per face raised val AP by 2.3-2.5 points (benchmarks/README.md)
     generated_faces: dict = field(default_factory=lambda: {"rnet": 20, "onet": 20})
 
