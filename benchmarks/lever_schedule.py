@@ -40,7 +40,7 @@ from pathlib import Path
 
 from ablation_rnet import ROWS  # benchmarks/ablation_rnet.py
 from mtcnn_gluon.config import PipelineConfig, config_to_dict
-from mtcnn_gluon.pipeline import STEPS, run_pipeline
+from mtcnn_gluon.pipeline import DATA_SETTINGS, STEPS, run_pipeline
 from mtcnn_gluon.utils.files import write_json
 
 
@@ -64,10 +64,10 @@ def take_pnet(card_dir, out, cfg: PipelineConfig) -> None:
     if step.is_file():
         return
     card = json.loads((card_dir / "cascade.json").read_text())
-    data = ("seed", "wider_limit", "landmark_limit", "sampling")
-    mine = dict({k: getattr(cfg, k) for k in data}, epochs=cfg.epochs["pnet"], pnet=cfg.train_overrides.get("pnet", {}))
+    mine = dict({k: getattr(cfg, k) for k in DATA_SETTINGS}, epochs=cfg.epochs["pnet"],
+                pnet=cfg.train_overrides.get("pnet", {}))
     theirs = card["pipeline"]
-    theirs = dict({k: theirs.get(k, {} if k == "sampling" else None) for k in data}, epochs=theirs["epochs"]["pnet"],
+    theirs = dict({k: theirs.get(k, d) for k, d in DATA_SETTINGS.items()}, epochs=theirs["epochs"]["pnet"],
                   pnet=theirs["train_overrides"].get("pnet", {}))
     if json.loads(json.dumps(mine)) != theirs:
         raise SystemExit(f"--pnet-from {card_dir}: its PNet was trained with {theirs}, this run's would be {mine}")

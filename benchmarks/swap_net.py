@@ -21,13 +21,14 @@ import time
 from pathlib import Path
 
 from ablation_rnet import score  # benchmarks/ablation_rnet.py: the ablation's own measurement
+from mtcnn_gluon.config import NET_NAMES
 from mtcnn_gluon.utils.files import write_json
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=os.environ.get("MTCNN_DATA_ROOT"))
-    for net in ("pnet", "rnet", "onet"):
+    for net in NET_NAMES:
         ap.add_argument(f"--{net}", required=True, metavar="DIR", help=f"a folder holding {net}.params")
     ap.add_argument("--out", required=True, help="the result's JSON file (read back when it exists)")
     args = ap.parse_args()
@@ -37,7 +38,7 @@ def main():
     if out.is_file():
         print(out.read_text())
         return
-    sources = {net: Path(getattr(args, net)) / f"{net}.params" for net in ("pnet", "rnet", "onet")}
+    sources = {net: Path(getattr(args, net)) / f"{net}.params" for net in NET_NAMES}
     for net, path in sources.items():
         if not path.is_file():
             raise SystemExit(f"error: --{net} {path.parent}: no {path.name} there")

@@ -43,10 +43,13 @@ from .train import fit
 from .utils.device import as_context_list
 from .utils.files import write_json
 
-__all__ = ["PipelineConfig", "STEPS", "run_pipeline", "step_data", "step_train", "step_mine", "step_evaluate",
+__all__ = ["PipelineConfig", "STEPS", "DATA_SETTINGS", "run_pipeline", "step_data", "step_train", "step_mine", "step_evaluate",
            "publish_cascade", "records_fingerprint"]
 
 STEPS = ("data", "train_pnet", "mine_rnet", "train_rnet", "mine_onet", "train_onet", "evaluate")
+#: The settings that make a run's data, with their values in a ``pipeline.json`` that predates them: a run
+#: folder keeps them for good (epochs, workers and evaluation may change between resumes).
+DATA_SETTINGS = {"seed": None, "wider_limit": None, "landmark_limit": None, "sampling": {}}
 
 
 def _step_file(out: Path, step: str) -> Path:
@@ -144,12 +147,10 @@ def run_pipeline(data_root, out, cfg: PipelineConfig = None, ctx=None, until: st
     settings_path = out / "pipeline.json"
     settings = json.loads(json.dumps(config_to_dict(cfg)))
     if settings_path.is_file():
-        # the data must stay the same; epochs, workers and evaluation may change between resumes
         old = json.loads(settings_path.read_text())
-        fixed = {"seed": None, "wider_limit": None, "landmark_limit": None, "sampling": {}}  # and their defaults
-        if any(old.get(k, d) != settings.get(k) for k, d in fixed.items()):
+        if any(old.get(k, d) != settings.get(k) for k, d in DATA_SETTINGS.items()):
             raise ValueError(f"{settings_path}: this run folder was made with other data settings "
-                             f"({', '.join(f'{k}={old.get(k, d)}' for k, d in fixed.items())}); "
+                             f"({', '.join(f'{k}={old.get(k, d)}' for k, d in DATA_SETTINGS.items())}); "
                              "use a new --out or delete it")
     write_json(settings_path, settings)
     if until is not None and until not in STEPS:
