@@ -199,6 +199,7 @@ class TrainConfig:
     landmark_weight: float = 0.5  # weight of the landmark loss (ONet: 1.0)
     ohem_ratio: float = OHEM_RATIO  # fraction of the valid classification losses kept by OHEM
     flip: bool = True  # random horizontal flip, probability 1/2 per sample
+    flip_landmarks: bool = True  # flip landmark samples too (their points land 1 source px off: flip_samples)
     colour_jitter: float = 0.0  # s: brightness, contrast, saturation each ×U(1 - s, 1 + s) per sample (0 = off)
     val_fraction: float = 0.05  # share of each sample type held out for validation (fixed by seed)
     max_val_samples: int = 20000  # cap on the validation split, spread over types in proportion

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .config import PipelineConfig
 from .data.toy import build_toy_dataset, packaged_photos
 from .detector import MTCNNDetector, detections_to_json, pretrained_dir
 from .eval.cascade import evaluate_cascade
+from .utils import progress
 from .utils.files import write_json
 
 __all__ = ["NOTEBOOKS", "notebooks_dir", "resolve_data_root", "save_params", "figure_path", "pipeline_config",
@@ -233,16 +235,23 @@ def run_course(run_dir, data_root=None, preset: str = "smoke", gpus: str = "", n
               "run_dir": str(run_dir), "gpus": gpus or "", **(parameters or {})}
     write_json(run_dir / "course.json", {**common, "notebooks": list(notebooks or NOTEBOOKS)})
     timings = {}
-    for stem in notebooks or NOTEBOOKS:
-        path = src / f"{stem}.ipynb"
-        declared = pm.inspect_notebook(str(path))
-        params = {k: v for k, v in common.items() if k in declared}
-        print(f"[course] {stem}: running", flush=True)
-        t0 = time.time()
-        pm.execute_notebook(str(path), str(run_dir / "notebooks" / path.name), parameters=params,
-                            kernel_name=kernel_name, cwd=str(src), progress_bar=False, log_output=log_output)
-        timings[stem] = round(time.time() - t0, 1)
-        print(f"[course] {stem}: {timings[stem]:.0f} s", flush=True)
-        write_json(run_dir / "course_timings.json", timings)
+    # the kernels inherit this process's environment: text progress bars, readable in the executed notebooks
+    before = os.environ.get(progress.ENV)
+    os.environ.setdefault(progress.ENV, "text")
+    try:
+        for stem in notebooks or NOTEBOOKS:
+            path = src / f"{stem}.ipynb"
+            declared = pm.inspect_notebook(str(path))
+            params = {k: v for k, v in common.items() if k in declared}
+            print(f"[course] {stem}: running", flush=True)
+            t0 = time.time()
+            pm.execute_notebook(str(path), str(run_dir / "notebooks" / path.name), parameters=params,
+                                kernel_name=kernel_name, cwd=str(src), progress_bar=False, log_output=log_output)
+            timings[stem] = round(time.time() - t0, 1)
+            print(f"[course] {stem}: {timings[stem]:.0f} s", flush=True)
+            write_json(run_dir / "course_timings.json", timings)
+    finally:
+        if before is None:
+            os.environ.pop(progress.ENV, None)
     write_index(run_dir, timings)
     return timings

@@ -15,7 +15,7 @@ import cv2
 
 import mxnet as mx
 import numpy as np
-from tqdm.auto import tqdm
+from .utils.progress import tqdm
 
 from .cascade import PNET_CELL, PNET_STRIDE, Cascade, OnnxNets, detections_to_json, pyramid_scales
 from .config import INPUT_SIZE, DetectorConfig

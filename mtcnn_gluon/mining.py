@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from .utils.progress import tqdm
 
 from .config import INPUT_SIZE, MiningConfig, config_to_dict
 from .detector import MTCNNDetector

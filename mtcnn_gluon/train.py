@@ -31,7 +31,7 @@ import numpy as np
 from gluoncv.utils import LRScheduler, LRSequential
 from mxnet import autograd, gluon
 from mxnet.gluon import HybridBlock
-from tqdm.auto import tqdm
+from .utils.progress import tqdm
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig

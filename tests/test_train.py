@@ -255,3 +255,24 @@ def test_batch_split_across_two_contexts(pnet_records, tmp_path):
     params = _params(tmp_path / "pnet.params")
     assert all(np.isfinite(v).all() for v in params.values())
     assert np.isfinite(result.metrics[0]["train_loss"])
+
+
+def test_flip_landmarks_off_leaves_landmark_samples_and_the_random_stream_alone():
+    from mtcnn_gluon.data.batching import TrainBatches
+    images, labels = _synthetic(60, 12, 1)
+    labels[::3, 0] = -2  # every third sample a landmark sample
+    labels[::3, 5:] = np.linspace(0.1, 0.9, 10)
+    pools = {"all": (images, labels)}
+    idx = {"all": np.arange(60)}
+    both = TrainBatches("pnet", pools, idx, _cfg(batch_size=60))
+    boxes_only = TrainBatches("pnet", pools, idx, _cfg(batch_size=60, flip_landmarks=False))
+    (a_img, a_lab), = [(i.copy(), l.copy()) for i, l in both.epoch(0, np.random.default_rng(0))]
+    (b_img, b_lab), = [(i.copy(), l.copy()) for i, l in boxes_only.epoch(0, np.random.default_rng(0))]
+    order = np.random.default_rng(0).permutation(60)
+    lmk = labels[order, 0] == -2
+    flipped = np.array([not np.array_equal(a_img[k], images[order[k]]) for k in range(60)])
+    assert flipped[lmk].any() and flipped[~lmk].any()  # flips on: both kinds mirrored
+    np.testing.assert_array_equal(b_img[lmk], images[order][lmk])  # off: landmark samples as stored
+    np.testing.assert_array_equal(b_lab[lmk], labels[order][lmk])
+    np.testing.assert_array_equal(b_img[~lmk], a_img[~lmk])  # and every other sample flipped as before
+    np.testing.assert_array_equal(b_lab[~lmk], a_lab[~lmk])

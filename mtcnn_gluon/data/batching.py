@@ -5,7 +5,8 @@
 * RNet and ONet read one record per type and draw every batch with a fixed number of each
   (:class:`BalancedBatchSampler`, 64 pos, 64 part, 64 landmark, 192 neg): once mining has produced far
   more negatives than positives, a merged record would starve the rare types.
-* Each sample may be mirrored (:func:`flip_samples`): box offsets and landmarks follow exactly; and its
+* Each sample may be mirrored (:func:`flip_samples`): box offsets follow exactly, landmarks to one source pixel
+  (``TrainConfig.flip_landmarks`` False leaves landmark samples unflipped); and its
   brightness, contrast and saturation may be jittered (:func:`jitter_colour`, ``TrainConfig.colour_jitter``).
 * :func:`split_train_val` holds out a fixed, stratified validation share.
 """
@@ -281,7 +282,10 @@ class TrainBatches:
 
     def _finish(self, images, labels, rng):
         if self.cfg.flip:
-            flip_samples(images, labels, rng.random(len(images)) < 0.5)
+            mask = rng.random(len(images)) < 0.5  # drawn for every sample either way: one random stream
+            if not self.cfg.flip_landmarks:  # the records hold exact mirrors of the landmark crops already
+                mask &= labels[:, 0] != CLS_LANDMARK
+            flip_samples(images, labels, mask)
         if self.cfg.colour_jitter:
             s = self.cfg.colour_jitter
             jitter_colour(images, rng.uniform(1 - s, 1 + s, (len(images), 3)))

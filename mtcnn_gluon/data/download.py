@@ -31,7 +31,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence
 
-from tqdm.auto import tqdm
+from ..utils.progress import tqdm
 
 __all__ = ["Resource", "DATA_HUB", "DownloadError", "fetch", "unpack", "download_all", "file_digest"]
 

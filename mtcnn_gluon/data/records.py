@@ -22,7 +22,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from tqdm.auto import tqdm
+from ..utils.progress import tqdm
 
 from ..utils.files import json_default, write_json
 from ..utils.labels import LABEL_SIZE, TYPE_CLS, TYPES, label_types, type_counts

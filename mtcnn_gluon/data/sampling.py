@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from tqdm.auto import tqdm
+from ..utils.progress import tqdm
 
 from ..config import LandmarkAugConfig, SamplingConfig
 from ..utils.boxes import encode_offsets, iou_matrix

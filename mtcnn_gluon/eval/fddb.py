@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from tqdm.auto import tqdm
+from ..utils.progress import tqdm
 
 from ..utils.boxes import iou_matrix
 from .wider import as_detections

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from tqdm.auto import tqdm
+from ..utils.progress import tqdm
 
 from ..data.facepoint import landmark_list, landmark_split, parse_facepoint_list
 from ..utils.images import read_image

@@ -40,7 +40,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy.io import loadmat
-from tqdm.auto import tqdm
+from ..utils.progress import tqdm
 
 __all__ = [
     "WIDER_SETTINGS", "WIDER_IOU_THRESH", "WIDER_THRESH_NUM",

@@ -2,5 +2,5 @@
 
 ``boxes`` (IoU, NMS, squaring, offsets; the original pixel convention), ``images`` (reading, the one padded
 crop, the input normalisation), ``labels`` (the label layout of a training sample), ``device`` (contexts),
-``files`` (atomic writes).
+``files`` (atomic writes), ``progress`` (progress bars: widget or text).
 """
