@@ -13,6 +13,11 @@ ablation's only change beyond the seed noise: +1.0 / +0.9 / +1.3 AP at 1,200 ste
 8,000). Resumable: rerun the same command to continue from the last finished step or checkpoint; compare
 ``<out>/eval/summary.json`` with ``pretrained/cascade.json``.
 
+``--onet-no-landmark-flip``: ONet's landmark samples are not mirrored while training. The flip ``x -> 1 - x``
+puts a mirrored point one source pixel right of its exact mirror (``flip_samples``), and the published ONet's
+points sit +0.22 px right on average (y: +0.03; ``benchmarks/landmark_bias.py``); the landmark records hold
+exact mirrors already. Run it from the seed of a run whose RNet is trained, against that run's own ONet.
+
 ``--pnet-from pretrained``: start from a published cascade's PNet instead of training it again (12 min),
 for a run whose PNet would be the same: the same preset and seed at 2 threads give PNet weights equal to the
 bit (``benchmarks/README.md``). The run's ``steps/train_pnet.json`` is the card's record of that step, marked
@@ -21,11 +26,13 @@ with where the weights came from; the run still builds its own data.
 A run is longer than a working session here (whose processes and ``runs/`` end with it), so it can go on in
 the next one from a *seed*: ``--save-seed DIR`` writes, for the run in ``--out``, the settings, the records of
 its finished steps up to its last trained net, and the weights of those nets (no records: a few hundred KB);
-``--seed DIR`` starts a new ``--out`` from it when its settings are this run's to the last field. The next
+``--seed DIR`` starts a new ``--out`` from it when its settings are this run's to the last field (the nets it did
+not train may train differently). The next
 steps rebuild what they need (data in a minute, the mining after the last net). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_schedule.py [--out runs/lever_schedule]
-        [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--pnet-from pretrained] [--seed DIR]
+        [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--onet-no-landmark-flip]
+        [--pnet-from pretrained] [--seed DIR]
     python benchmarks/lever_schedule.py --out runs/lever_schedule [...] --save-seed DIR
 """
 from __future__ import annotations
@@ -109,12 +116,17 @@ def save_seed(out, dest) -> list:
 
 
 def take_seed(seed, out, cfg: PipelineConfig) -> None:
-    """Start run ``out`` from ``seed`` (written by :func:`save_seed`) when it has not started yet."""
+    """Start run ``out`` from ``seed`` (written by :func:`save_seed`) when it has not started yet: every
+    setting must be the seed's, except the schedule and training settings of the nets the seed did not train."""
     seed, out = Path(seed), Path(out)
     if (out / "steps" / "train_pnet.json").is_file():
         return
     theirs = json.loads((seed / "pipeline.json").read_text())
     mine = json.loads(json.dumps(config_to_dict(cfg)))
+    trained = {p.stem[len("train_"):] for p in (seed / "steps").glob("train_*.json")}
+    for settings in (theirs, mine):  # a net the seed did not train may train differently here
+        for key in ("epochs", "train_overrides"):
+            settings[key] = {n: v for n, v in settings.get(key, {}).items() if n in trained}
     if theirs != mine:
         diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
         raise SystemExit(f"--seed {seed}: made with other settings ({', '.join(diff)} differ)")
@@ -135,6 +147,8 @@ def main():
         ap.add_argument(f"--{net}", type=float, default=default, help=f"{net.upper()} epochs x this (default {default})")
     ap.add_argument("--rnet-no-landmark", action="store_true",
                     help="RNet batches 64 pos + 64 part + 192 neg, landmark loss weight 0")
+    ap.add_argument("--onet-no-landmark-flip", action="store_true",
+                    help="ONet's landmark samples never mirrored while training (TrainConfig.flip_landmarks False)")
     ap.add_argument("--pnet-from", metavar="DIR",
                     help="a published cascade (pretrained/) whose PNet this run takes")
     ap.add_argument("--seed", metavar="DIR", help="start --out from this seed (--save-seed) of an unfinished run")
@@ -146,6 +160,10 @@ def main():
     if args.rnet_no_landmark:
         overrides = copy.deepcopy(cfg.train_overrides)
         overrides["rnet"].update(ROWS["no_landmark"][1])  # the ablation's row, as it measured it
+        cfg = dataclasses.replace(cfg, train_overrides=overrides)
+    if args.onet_no_landmark_flip:
+        overrides = copy.deepcopy(cfg.train_overrides)
+        overrides["onet"]["flip_landmarks"] = False
         cfg = dataclasses.replace(cfg, train_overrides=overrides)
     print("epochs", cfg.epochs, "decays", {n: o.get("lr_decay_epochs") for n, o in cfg.train_overrides.items()},
           "rnet", cfg.train_overrides["rnet"], flush=True)
