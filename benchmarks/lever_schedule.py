@@ -10,7 +10,7 @@ schedule *is* the ``full`` preset and the factors default to 1.
 
 ``--rnet-no-landmark``: RNet's batches without the 64 landmark crops and its landmark loss weight 0 (the
 ablation's only change beyond the seed noise: +1.0 / +0.9 / +1.3 AP at 1,200 steps, +0.5 / +0.7 / +0.9 at
-8,000). Resumable: rerun the same command to continue from the last finished step or checkpoint; compare
+8,000; at 16,000 with its own ONet +0.1 / -0.4 / -0.2, not adopted). Resumable: rerun the same command to continue from the last finished step or checkpoint; compare
 ``<out>/eval/summary.json`` with ``pretrained/cascade.json``.
 
 ``--onet-no-landmark-flip``: ONet's landmark samples are not mirrored while training. The flip ``x -> 1 - x``
