@@ -10,8 +10,9 @@ schedule *is* the ``full`` preset and the factors default to 1.
 
 ``--rnet-no-landmark``: RNet's batches without the 64 landmark crops and its landmark loss weight 0 (the
 ablation's only change beyond the seed noise: +1.0 / +0.9 / +1.3 AP at 1,200 steps, +0.5 / +0.7 / +0.9 at
-8,000; at 16,000 with its own ONet +0.1 / -0.4 / -0.2, not adopted). Resumable: rerun the same command to continue from the last finished step or checkpoint; compare
-``<out>/eval/summary.json`` with ``pretrained/cascade.json``.
+8,000; at 16,000 with its own ONet +0.1 / -0.4 / -0.2, not adopted). Resumable: rerun the same command to
+continue from the last finished step or checkpoint; compare ``<out>/eval/summary.json`` with
+``pretrained/cascade.json``.
 
 ``--onet-no-landmark-flip``: ONet's landmark samples are not mirrored while training. The flip ``x -> 1 - x``
 puts a mirrored point one source pixel right of its exact mirror (``flip_samples``), and the published ONet's
@@ -26,9 +27,9 @@ with where the weights came from; the run still builds its own data.
 A run is longer than a working session here (whose processes and ``runs/`` end with it), so it can go on in
 the next one from a *seed*: ``--save-seed DIR`` writes, for the run in ``--out``, the settings, the records of
 its finished steps up to its last trained net, and the weights of those nets (no records: a few hundred KB);
-``--seed DIR`` starts a new ``--out`` from it when its settings are this run's to the last field (the nets it did
-not train may train differently). The next
-steps rebuild what they need (data in a minute, the mining after the last net). Usage::
+``--seed DIR`` starts a new ``--out`` from it when its settings are this run's to the last field (the nets it
+did not train may train differently). The next steps rebuild what they need (data in a minute, the mining
+after the last net). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_schedule.py [--out runs/lever_schedule]
         [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--onet-no-landmark-flip]
