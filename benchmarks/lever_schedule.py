@@ -64,6 +64,13 @@ def scaled(cfg: PipelineConfig, factors: dict) -> PipelineConfig:
     return dataclasses.replace(cfg, epochs=epochs, train_overrides=overrides)
 
 
+def with_training(cfg: PipelineConfig, net: str, changes: dict) -> PipelineConfig:
+    """``cfg`` with ``changes`` added to ``net``'s training overrides (``cfg`` itself is left as it is)."""
+    overrides = copy.deepcopy(cfg.train_overrides)
+    overrides[net].update(changes)
+    return dataclasses.replace(cfg, train_overrides=overrides)
+
+
 def take_pnet(card_dir, out, cfg: PipelineConfig) -> None:
     """Make ``<out>``'s train_pnet step the published cascade's in ``card_dir``, when its PNet was trained by
     the same settings; a run that has already passed the step keeps its own."""
@@ -159,13 +166,9 @@ def main():
         raise SystemExit("set MTCNN_DATA_ROOT or --data-root")
     cfg = scaled(PipelineConfig.preset("full"), {"pnet": args.pnet, "rnet": args.rnet, "onet": args.onet})
     if args.rnet_no_landmark:
-        overrides = copy.deepcopy(cfg.train_overrides)
-        overrides["rnet"].update(ROWS["no_landmark"][1])  # the ablation's row, as it measured it
-        cfg = dataclasses.replace(cfg, train_overrides=overrides)
+        cfg = with_training(cfg, "rnet", ROWS["no_landmark"][1])  # the ablation's row, as it measured it
     if args.onet_no_landmark_flip:
-        overrides = copy.deepcopy(cfg.train_overrides)
-        overrides["onet"]["flip_landmarks"] = False
-        cfg = dataclasses.replace(cfg, train_overrides=overrides)
+        cfg = with_training(cfg, "onet", {"flip_landmarks": False})
     print("epochs", cfg.epochs, "decays", {n: o.get("lr_decay_epochs") for n, o in cfg.train_overrides.items()},
           "rnet", cfg.train_overrides["rnet"], flush=True)
     if args.save_seed:

@@ -43,8 +43,8 @@ from .train import fit
 from .utils.device import as_context_list
 from .utils.files import write_json
 
-__all__ = ["PipelineConfig", "STEPS", "DATA_SETTINGS", "run_pipeline", "step_data", "step_train", "step_mine", "step_evaluate",
-           "publish_cascade", "records_fingerprint"]
+__all__ = ["PipelineConfig", "STEPS", "DATA_SETTINGS", "run_pipeline", "step_data", "step_train", "step_mine",
+           "step_evaluate", "publish_cascade", "records_fingerprint"]
 
 STEPS = ("data", "train_pnet", "mine_rnet", "train_rnet", "mine_onet", "train_onet", "evaluate")
 #: The settings that make a run's data, with their values in a ``pipeline.json`` that predates them: a run

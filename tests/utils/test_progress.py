@@ -23,4 +23,3 @@ def test_auto_bars_otherwise(monkeypatch):
     assert isinstance(bar, tqdm.auto.tqdm)
     monkeypatch.setenv(progress.ENV, "widget")
     assert isinstance(progress.tqdm(range(1), disable=True), tqdm.auto.tqdm)
-
