@@ -33,7 +33,10 @@ def main():
         raise SystemExit("error: set MTCNN_DATA_ROOT or --data-root")
     faces = parse_facepoint_list(landmark_list(args.data_root))
     for weights in args.weights:
-        det = MTCNNDetector.from_weights(weights, stages=("onet",), data_root=args.data_root)
+        try:
+            det = MTCNNDetector.from_weights(weights, stages=("onet",), data_root=args.data_root)
+        except (FileNotFoundError, ValueError) as e:  # a wrong folder or name: one line, not a traceback
+            raise SystemExit(f"error: {e}")
         preds = []
 
         def predict(images, boxes):
