@@ -15,7 +15,6 @@ import cv2
 
 import mxnet as mx
 import numpy as np
-from .utils.progress import tqdm
 
 from .cascade import PNET_CELL, PNET_STRIDE, Cascade, OnnxNets, detections_to_json, pyramid_scales
 from .config import INPUT_SIZE, DetectorConfig
@@ -25,6 +24,7 @@ from .model.nets import get_net, load_reference_weights, load_weights
 from .utils import boxes as bx
 from .utils.device import as_context_list
 from .utils.images import crop_and_resize, normalize, to_bgr, try_read_image
+from .utils.progress import tqdm
 
 __all__ = ["DetectorConfig", "MTCNNDetector", "pyramid_scales", "resolve_weights", "pretrained_dir",
            "predict_landmarks", "detect_files", "detections_to_json", "BACKENDS", "PNET_CELL", "PNET_STRIDE"]

@@ -11,12 +11,12 @@ run resumes where it stopped. The final records are built from all shards in ima
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
-from .utils.progress import tqdm
 
 from .config import INPUT_SIZE, MiningConfig, config_to_dict
 from .detector import MTCNNDetector
@@ -24,6 +24,7 @@ from .utils import boxes as bx
 from .utils.files import save_npz, write_json
 from .utils.images import crop_and_resize, try_read_image
 from .utils.labels import BOX, CLS_NEG, CLS_PART, CLS_POS, LABEL_SIZE, type_counts
+from .utils.progress import tqdm
 
 __all__ = ["MiningConfig", "label_windows", "mine_image", "mine_hard_examples", "load_mined", "stage_recall",
            "covered_faces"]
@@ -145,9 +146,8 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
     out_dir = Path(out_dir)
     shard_dir = out_dir / "shards"
     stages = ("pnet",) if stage == "rnet" else ("pnet", "rnet")
-    key = {"stage": stage, "weights": detector.fingerprint(stages), "images": str(wider.image_dir), "seed": seed,
-           "limit": limit,
-           "config": config_to_dict(cfg)}
+    key = {"stage": stage, "weights": detector.fingerprint(stages), "images": images_fingerprint(wider),
+           "seed": seed, "limit": limit, "config": config_to_dict(cfg)}
     _discard_stale_shards(out_dir, key)
     shard_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "mining.json", key)
@@ -166,14 +166,34 @@ def mine_hard_examples(detector: MTCNNDetector, wider, stage: str, out_dir, cfg:
     return dict(_gather(shard_dir, n_shards, out_dir, stage, cfg, seed), weights=key["weights"])
 
 
+#: What each field of ``mining.json`` stands for, in the message that it changed.
+_KEY_FIELDS = {"stage": "the stage", "weights": "the earlier nets' weights", "images": "the training images",
+               "seed": "the seed", "limit": "the image limit", "config": "the mining settings"}
+
+
+def images_fingerprint(wider) -> str:
+    """SHA-1 of which images a split holds and their annotations, not of where they lie: a run folder or a
+    dataset moved elsewhere keeps its shards, an edited annotation list does not."""
+    h = hashlib.sha1()
+    for item in wider.images:
+        h.update(item.name.encode())
+        h.update(np.ascontiguousarray(item.boxes, np.float64).tobytes())
+        h.update(np.ascontiguousarray(item.usable).tobytes())
+    return h.hexdigest()
+
+
 def _discard_stale_shards(out_dir: Path, key: dict) -> None:
-    """Shards are reused only when mined by the same nets with the same settings: when the earlier nets
-    were retrained (or the settings changed) the shards and the gathered crops are removed."""
+    """Shards are reused only when mined by the same nets with the same settings on the same images: when
+    the earlier nets were retrained (or the settings or images changed) the shards and the gathered crops
+    are removed, and the message names what changed."""
     path = out_dir / "mining.json"
-    if not path.is_file() or json.loads(path.read_text()) == json.loads(json.dumps(key)):
+    if not path.is_file():
         return
-    print(f"{out_dir}: the earlier nets or the mining settings changed since these shards were mined: "
-          "mining again")
+    old, new = json.loads(path.read_text()), json.loads(json.dumps(key))
+    if old == new:
+        return
+    changed = [text for field, text in _KEY_FIELDS.items() if old.get(field) != new.get(field)] or ["the key"]
+    print(f"{out_dir}: {', '.join(changed)} changed since these shards were mined: mining again")
     shutil.rmtree(out_dir / "shards", ignore_errors=True)
     (out_dir / "mined.npz").unlink(missing_ok=True)
 

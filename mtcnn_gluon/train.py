@@ -31,7 +31,6 @@ import numpy as np
 from gluoncv.utils import LRScheduler, LRSequential
 from mxnet import autograd, gluon
 from mxnet.gluon import HybridBlock
-from .utils.progress import tqdm
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -43,6 +42,7 @@ from .utils.files import write_json, write_text
 from .utils.images import normalize
 from .utils.checks import UserError
 from .utils.labels import BOX, CLS_LANDMARK, CLS_NEG, CLS_PART, CLS_POS, LANDMARKS, TYPE_CLS, type_counts
+from .utils.progress import tqdm
 from .viz import plot_training_curves
 
 __all__ = ["TrainConfig", "FitResult", "fit", "make_lr_scheduler", "METRIC_COLUMNS"]

@@ -72,9 +72,6 @@ def show_detections(img: np.ndarray, boxes, landmarks=None, ax=None, title=None,
 # ----------------------------------------------------------------------------------------------------
 # Training samples drawn back from their labels
 
-_GRID_POINT_COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255))
-
-
 def draw_sample_grid(images, labels, per_type: int = 8, scale: int = 4, seed: int = 0, path=None,
                      types=("pos", "part", "neg", "landmark")) -> np.ndarray:
     """A grid of training samples, one row per type, with the labels drawn back onto them.
@@ -136,7 +133,7 @@ def draw_sample_grid(images, labels, per_type: int = 8, scale: int = 4, seed: in
                 p2 = (int(round((fx2 + 1) * scale)) - 1, int(round((fy2 + 1) * scale)) - 1)
                 cv2.rectangle(tile, p1, p2, (0, 255, 0), 1)
             if t == "landmark":
-                for (x, y), colour in zip(lab[LANDMARKS].reshape(5, 2), _GRID_POINT_COLOURS):
+                for (x, y), colour in zip(lab[LANDMARKS].reshape(5, 2), POINT_COLOURS):
                     # pixel index x sits at the centre of its enlarged cell
                     px = (x * size + 0.5) * scale
                     py = (y * size + 0.5) * scale

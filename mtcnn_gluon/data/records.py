@@ -22,10 +22,10 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from ..utils.progress import tqdm
 
 from ..utils.files import json_default, write_json
 from ..utils.labels import LABEL_SIZE, TYPE_CLS, TYPES, label_types, type_counts
+from ..utils.progress import tqdm
 
 __all__ = ["RecordWriter", "write_records", "read_records", "read_summary", "read_meta", "record_complete",
            "write_typed_records", "read_typed_records"]

@@ -26,13 +26,12 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..utils.progress import tqdm
-
 from ..config import LandmarkAugConfig, SamplingConfig
 from ..utils.boxes import encode_offsets, iou_matrix
 from ..utils.images import SkippedImage, crop_and_resize, padded_crop, try_read_image
 from ..utils.labels import BOX, CLS_LANDMARK, CLS_NEG, CLS_PART, CLS_POS, LABEL_SIZE, LANDMARKS, MIRROR_ORDER, \
     type_counts
+from ..utils.progress import tqdm
 
 __all__ = ["SampleSet", "pnet_samples_for_image", "landmark_samples_for_face", "generate_pnet_samples",
            "generate_landmark_samples", "invert_landmark_labels"]

@@ -10,9 +10,9 @@ from typing import Mapping
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from ..utils.progress import tqdm
 
 from ..utils.boxes import iou_matrix
+from ..utils.progress import tqdm
 from .wider import as_detections
 
 __all__ = ["FddbRoc", "fddb_roc", "tpr_at_fp"]

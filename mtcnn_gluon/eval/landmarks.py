@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from ..utils.progress import tqdm
 
 from ..data.facepoint import landmark_list, landmark_split, parse_facepoint_list
 from ..utils.images import read_image
 from ..utils.labels import POINT_NAMES
+from ..utils.progress import tqdm
 
 __all__ = ["LandmarkResult", "landmark_errors", "landmark_nme", "evaluate_landmarks"]
 

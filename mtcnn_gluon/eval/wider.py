@@ -40,6 +40,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy.io import loadmat
+
 from ..utils.progress import tqdm
 
 __all__ = [
