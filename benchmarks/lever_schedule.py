@@ -22,7 +22,9 @@ exact mirrors already. Run it from the seed of a run whose RNet is trained, agai
 ``--pnet-from pretrained``: start from a published cascade's PNet instead of training it again (12 min),
 for a run whose PNet would be the same: the same preset and seed at 2 threads give PNet weights equal to the
 bit (``benchmarks/README.md``). The run's ``steps/train_pnet.json`` is the card's record of that step, marked
-with where the weights came from; the run still builds its own data.
+with where the weights came from; the run still builds its own data. ``--rnet-from pretrained`` takes PNet and
+RNet (and the card's records of their steps) when every setting up to RNet is the card's, for a lever on ONet
+alone: ``--rnet-from pretrained --onet-no-landmark-flip`` is the published recipe with ONet's flip off.
 
 A run is longer than a working session here (whose processes and ``runs/`` end with it), so it can go on in
 the next one from a *seed*: ``--save-seed DIR`` writes, for the run in ``--out``, the settings, the records of
@@ -33,7 +35,7 @@ after the last net). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_schedule.py [--out runs/lever_schedule]
         [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--onet-no-landmark-flip]
-        [--pnet-from pretrained] [--seed DIR]
+        [--pnet-from pretrained | --rnet-from pretrained] [--seed DIR]
     python benchmarks/lever_schedule.py --out runs/lever_schedule [...] --save-seed DIR
 """
 from __future__ import annotations
@@ -71,25 +73,46 @@ def with_training(cfg: PipelineConfig, net: str, changes: dict) -> PipelineConfi
     return dataclasses.replace(cfg, train_overrides=overrides)
 
 
-def take_pnet(card_dir, out, cfg: PipelineConfig) -> None:
-    """Make ``<out>``'s train_pnet step the published cascade's in ``card_dir``, when its PNet was trained by
-    the same settings; a run that has already passed the step keeps its own."""
+def _restricted(settings, nets) -> dict:
+    """``settings`` (a PipelineConfig, or a pipeline.json's dict, read as one so that an old file's spelling of a
+    default, e.g. ``sampling: null``, equals today's) with the schedules and training settings of ``nets`` only."""
+    if isinstance(settings, dict):
+        settings = PipelineConfig(**settings)
+    settings = json.loads(json.dumps(config_to_dict(settings)))
+    for key in ("epochs", "train_overrides"):
+        settings[key] = {n: v for n, v in settings.get(key, {}).items() if n in nets}
+    return settings
+
+
+def take_nets(card_dir, out, cfg: PipelineConfig, last: str) -> None:
+    """Make ``<out>``'s steps up to training ``last`` (``'pnet'`` or ``'rnet'``) the published cascade's in
+    ``card_dir``, when those nets were trained by the same settings; a run that has already passed the step
+    keeps its own. PNet alone needs the same data and PNet settings; RNet also the same mining and every other
+    setting, except the schedules and training settings of the nets after it."""
     card_dir, out = Path(card_dir), Path(out)
-    step = out / "steps" / "train_pnet.json"
-    if step.is_file():
+    if (out / "steps" / "train_pnet.json").is_file():
         return
+    if not (card_dir / "cascade.json").is_file():
+        raise SystemExit(f"--{last}-from {card_dir}: no cascade.json there (a folder written by publish_cascade)")
     card = json.loads((card_dir / "cascade.json").read_text())
-    mine = dict({k: getattr(cfg, k) for k in DATA_SETTINGS}, epochs=cfg.epochs["pnet"],
-                pnet=cfg.train_overrides.get("pnet", {}))
-    theirs = card["pipeline"]
-    theirs = dict({k: theirs.get(k, d) for k, d in DATA_SETTINGS.items()}, epochs=theirs["epochs"]["pnet"],
-                  pnet=theirs["train_overrides"].get("pnet", {}))
-    if json.loads(json.dumps(mine)) != theirs:
-        raise SystemExit(f"--pnet-from {card_dir}: its PNet was trained with {theirs}, this run's would be {mine}")
+    nets = ("pnet",) if last == "pnet" else ("pnet", "rnet")
+    theirs, mine = _restricted(card["pipeline"], nets), _restricted(cfg, nets)
+    if last == "pnet":  # PNet depends on the data settings and its own only
+        theirs, mine = ({**{k: s[k] for k in DATA_SETTINGS}, "epochs": s["epochs"], "train_overrides": s["train_overrides"]}
+                        for s in (theirs, mine))
+    if mine != theirs:
+        diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+        raise SystemExit(f"--{last}-from {card_dir}: its nets were trained with other settings ({', '.join(diff)} "
+                         "differ)")
+    steps = ("train_pnet",) if last == "pnet" else ("train_pnet", "mine_rnet", "train_rnet")
     (out / "cascade").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(card_dir / "pnet.params", out / "cascade" / "pnet.params")
-    write_json(step, dict(card["steps"]["train_pnet"], taken_from=str(card_dir / "pnet.params")))
-    print(f"PNet: {card_dir / 'pnet.params'} (its card's step record)", flush=True)
+    (out / "steps").mkdir(parents=True, exist_ok=True)
+    for net in nets:
+        shutil.copyfile(card_dir / f"{net}.params", out / "cascade" / f"{net}.params")
+    for step in steps:
+        write_json(out / "steps" / f"{step}.json", dict(card["steps"][step], taken_from=str(card_dir / "cascade.json")))
+    print(f"{', '.join(n.upper() for n in nets)}: {card_dir} (its card's step records: {', '.join(steps)})",
+          flush=True)
 
 
 def seed_steps(out) -> list:
@@ -129,12 +152,10 @@ def take_seed(seed, out, cfg: PipelineConfig) -> None:
     seed, out = Path(seed), Path(out)
     if (out / "steps" / "train_pnet.json").is_file():
         return
-    theirs = json.loads((seed / "pipeline.json").read_text())
-    mine = json.loads(json.dumps(config_to_dict(cfg)))
     trained = {p.stem[len("train_"):] for p in (seed / "steps").glob("train_*.json")}
-    for settings in (theirs, mine):  # a net the seed did not train may train differently here
-        for key in ("epochs", "train_overrides"):
-            settings[key] = {n: v for n, v in settings.get(key, {}).items() if n in trained}
+    # a net the seed did not train may train differently here
+    theirs = _restricted(json.loads((seed / "pipeline.json").read_text()), trained)
+    mine = _restricted(cfg, trained)
     if theirs != mine:
         diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
         raise SystemExit(f"--seed {seed}: made with other settings ({', '.join(diff)} differ)")
@@ -157,8 +178,11 @@ def main():
                     help="RNet batches 64 pos + 64 part + 192 neg, landmark loss weight 0")
     ap.add_argument("--onet-no-landmark-flip", action="store_true",
                     help="ONet's landmark samples never mirrored while training (TrainConfig.flip_landmarks False)")
-    ap.add_argument("--pnet-from", metavar="DIR",
-                    help="a published cascade (pretrained/) whose PNet this run takes")
+    taken = ap.add_mutually_exclusive_group()
+    taken.add_argument("--pnet-from", metavar="DIR",
+                       help="a published cascade (pretrained/) whose PNet this run takes")
+    taken.add_argument("--rnet-from", metavar="DIR",
+                       help="a published cascade whose PNet and RNet this run takes (the same settings up to RNet)")
     ap.add_argument("--seed", metavar="DIR", help="start --out from this seed (--save-seed) of an unfinished run")
     ap.add_argument("--save-seed", metavar="DIR", help="write the seed of the run in --out to DIR and stop")
     args = ap.parse_args()
@@ -176,8 +200,8 @@ def main():
         return
     if args.seed:
         take_seed(args.seed, args.out, cfg)
-    if args.pnet_from:
-        take_pnet(args.pnet_from, args.out, cfg)
+    if args.pnet_from or args.rnet_from:
+        take_nets(args.rnet_from or args.pnet_from, args.out, cfg, "rnet" if args.rnet_from else "pnet")
     run_pipeline(args.data_root, args.out, cfg, progress=False)
 
 
