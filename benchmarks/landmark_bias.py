@@ -7,7 +7,10 @@ that mean offset taken away: what a net without the bias would score. (Subtracti
 test faces is not a method; it says how much of the error is a constant shift, which points at the labels.)
 A training flip ``x -> 1 - x`` where the exact mirror is ``(w - 1) / w - x`` teaches mirrored samples a point
 one source pixel too far right (``flip_samples``); half of them flipped gives a bias of about +0.5 source px in
-x, and none in y. Usage::
+x, and none in y. A second diagnosis asks whether the points are spread as much as they should be: in
+box-relative coordinates it fits the truth as ``a + c * prediction`` per axis over all faces and points. A net
+that predicts the mean of what a face could be has ``c`` near 1 (calibrated); ``c > 1`` means its points are
+pulled toward the average face (under-fitted), and the NME after that per-axis fit says what it costs. Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/landmark_bias.py reference pretrained runs/x/cascade
 """
@@ -55,6 +58,17 @@ def main():
         print(f"    {'all':<12} {bias[:, 0].mean():+.3f} {bias[:, 1].mean():+.3f}")
         print(f"  NME without the mean offset (diagnosis): {landmark_nme(pred - bias, truth).nme:.2%}; "
               f"without its x part only: {landmark_nme(pred - [bias[:, 0].mean(), 0], truth).nme:.2%}")
+        boxes = np.stack([faces[i].box for i in result.indices]).astype(np.float64)
+        origin, size = boxes[:, None, :2], (boxes[:, 2:] - boxes[:, :2] + 1)[:, None, :]
+        u_pred, u_true = (pred - origin) / size, (truth - origin) / size  # box-relative, (N, 5, 2)
+        fitted = np.empty_like(pred)
+        slopes = []
+        for axis in (0, 1):
+            c, a = np.polyfit(u_pred[..., axis].ravel(), u_true[..., axis].ravel(), 1)
+            slopes.append(c)
+            fitted[..., axis] = (a + c * u_pred[..., axis]) * size[..., axis] + origin[..., axis]
+        print(f"  truth against prediction, slope per axis (x, y): {slopes[0]:.3f} {slopes[1]:.3f}; "
+              f"NME after that fit (diagnosis): {landmark_nme(fitted, truth).nme:.2%}")
 
 
 if __name__ == "__main__":
