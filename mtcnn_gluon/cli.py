@@ -74,7 +74,9 @@ def _floats(text: str, n: int, name: str):
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {n} comma-separated numbers, got {text!r}") from None
     if len(values) != n:
-        raise argparse.ArgumentTypeError(f"expected {n} values, got {len(values)} in {text!r}")
+        example = ",".join(["0.6", "0.7", "0.7", "0.7"][:n])
+        raise argparse.ArgumentTypeError(f"expected {n} comma-separated values like {example}, "
+                                         f"got {len(values)} in {text!r}")
     if not all(math.isfinite(v) and 0 <= v <= 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected probabilities in [0, 1], got {text!r}")
     return values

@@ -35,7 +35,7 @@ def test_detect_names_missing_inputs(tmp_path):
 def test_bad_thresholds_are_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         main(["detect", "x.jpg", "--thresholds", "0.6,0.7"])
-    assert "expected 3 values" in capsys.readouterr().err
+    assert "expected 3 comma-separated values like 0.6,0.7,0.7, got 2 in '0.6,0.7'" in capsys.readouterr().err
 
 
 def test_eval_scores_a_predictions_json(data_root, tmp_path):
