@@ -84,6 +84,11 @@ def _restricted(settings, nets) -> dict:
     return settings
 
 
+def _differing(theirs: dict, mine: dict) -> str:
+    """The top-level settings in which two restricted pipeline.json dicts differ, for a one-line refusal."""
+    return ", ".join(sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k)))
+
+
 def take_nets(card_dir, out, cfg: PipelineConfig, last: str) -> None:
     """Make ``<out>``'s steps up to training ``last`` (``'pnet'`` or ``'rnet'``) the published cascade's in
     ``card_dir``, when those nets were trained by the same settings; a run that has already passed the step
@@ -101,9 +106,8 @@ def take_nets(card_dir, out, cfg: PipelineConfig, last: str) -> None:
         theirs, mine = ({**{k: s[k] for k in DATA_SETTINGS}, "epochs": s["epochs"], "train_overrides": s["train_overrides"]}
                         for s in (theirs, mine))
     if mine != theirs:
-        diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
-        raise SystemExit(f"--{last}-from {card_dir}: its nets were trained with other settings ({', '.join(diff)} "
-                         "differ)")
+        raise SystemExit(f"--{last}-from {card_dir}: its nets were trained with other settings "
+                         f"({_differing(theirs, mine)} differ)")
     steps = ("train_pnet",) if last == "pnet" else ("train_pnet", "mine_rnet", "train_rnet")
     (out / "cascade").mkdir(parents=True, exist_ok=True)
     (out / "steps").mkdir(parents=True, exist_ok=True)
@@ -157,8 +161,7 @@ def take_seed(seed, out, cfg: PipelineConfig) -> None:
     theirs = _restricted(json.loads((seed / "pipeline.json").read_text()), trained)
     mine = _restricted(cfg, trained)
     if theirs != mine:
-        diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
-        raise SystemExit(f"--seed {seed}: made with other settings ({', '.join(diff)} differ)")
+        raise SystemExit(f"--seed {seed}: made with other settings ({_differing(theirs, mine)} differ)")
     for path in sorted(seed.rglob("*")):
         if path.is_file() and path.name != "pipeline.json":
             target = out / path.relative_to(seed)
