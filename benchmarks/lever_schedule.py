@@ -19,6 +19,12 @@ puts a mirrored point one source pixel right of its exact mirror (``flip_samples
 points sit +0.22 px right on average (y: +0.03; ``benchmarks/landmark_bias.py``); the landmark records hold
 exact mirrors already. Run it from the seed of a run whose RNet is trained, against that run's own ONet.
 
+``--small-face-tries N``: N more generated crops tried per face whose larger side is under 40 px, at 24 px
+for RNet and 48 px for ONet (``PipelineConfig.generated_sampling``). RNet loses most of the faces it loses
+at 20-40 px (22 points at 20-30 px against the original's 10), and the 20 tries per face give each face the
+same share whatever its size; 40 more give the small faces (38 % of the usable train faces) about two thirds
+of the generated crops.
+
 ``--pnet-from pretrained``: start from a published cascade's PNet instead of training it again (12 min),
 for a run whose PNet would be the same: the same preset and seed at 2 threads give PNet weights equal to the
 bit (``benchmarks/README.md``). The run's ``steps/train_pnet.json`` is the card's record of that step, marked
@@ -34,7 +40,7 @@ did not train may train differently). The next steps rebuild what they need (dat
 after the last net). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_schedule.py [--out runs/lever_schedule]
-        [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--onet-no-landmark-flip]
+        [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--onet-no-landmark-flip] [--small-face-tries N]
         [--pnet-from pretrained | --rnet-from pretrained] [--seed DIR]
     python benchmarks/lever_schedule.py --out runs/lever_schedule [...] --save-seed DIR
 """
@@ -181,6 +187,8 @@ def main():
                     help="RNet batches 64 pos + 64 part + 192 neg, landmark loss weight 0")
     ap.add_argument("--onet-no-landmark-flip", action="store_true",
                     help="ONet's landmark samples never mirrored while training (TrainConfig.flip_landmarks False)")
+    ap.add_argument("--small-face-tries", type=int, default=0, metavar="N",
+                    help="N more generated crops tried per face under 40 px, for RNet and ONet (default 0)")
     taken = ap.add_mutually_exclusive_group()
     taken.add_argument("--pnet-from", metavar="DIR",
                        help="a published cascade (pretrained/) whose PNet this run takes")
@@ -196,6 +204,8 @@ def main():
         cfg = with_training(cfg, "rnet", ROWS["no_landmark"][1])  # the ablation's row, as it measured it
     if args.onet_no_landmark_flip:
         cfg = with_training(cfg, "onet", {"flip_landmarks": False})
+    if args.small_face_tries:
+        cfg = dataclasses.replace(cfg, generated_sampling={"small_face_tries": args.small_face_tries})
     print("epochs", cfg.epochs, "decays", {n: o.get("lr_decay_epochs") for n, o in cfg.train_overrides.items()},
           "rnet", cfg.train_overrides["rnet"], flush=True)
     if args.save_seed:

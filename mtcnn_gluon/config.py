@@ -53,15 +53,18 @@ class SamplingConfig:
     jitter_shift: float = 0.2  # centre shift, a fraction of the face's width/height
     min_face: int = 20  # faces whose larger side is smaller than this are never positives, px
     min_face_for_jitter: int = 5  # no pos/part crops when the face is narrower than this (as the original), px
+    small_face: int = 40  # faces whose larger side is below this get ``small_face_tries`` more tries, px
+    small_face_tries: int = 0  # extra pos/part tries per usable small face (the crowds' faces); 0: none
     skip_invalid: bool = True  # faces flagged `invalid` in WIDER FACE are not used as positives
     neg_iou: float = 0.3  # crop is negative when its max IoU with every face is below this
     part_iou: float = 0.4  # crop is part when its best IoU is in [part_iou, pos_iou)
     pos_iou: float = 0.65  # crop is positive when its best IoU is at least this
 
     def __post_init__(self):
-        for name in ("size", "min_crop", "min_face", "min_face_for_jitter"):
+        for name in ("size", "min_crop", "min_face", "min_face_for_jitter", "small_face"):
             check_range(f"SamplingConfig.{name}", getattr(self, name), 1)
-        for name in ("random_negatives", "random_negative_tries", "negatives_near_face", "jitter_tries"):
+        for name in ("random_negatives", "random_negative_tries", "negatives_near_face", "jitter_tries",
+                     "small_face_tries"):
             check_range(f"SamplingConfig.{name}", getattr(self, name), 0)
         _check_ious("SamplingConfig", self.neg_iou, self.part_iou, self.pos_iou)
         _check_scale("SamplingConfig.jitter_scale", self.jitter_scale)
@@ -286,15 +289,24 @@ class PipelineConfig:
     # are, added to the mined ones (mining alone gives RNet few positives: 6.5k on the shared data); absent or 0:
     # mined samples only. The recipe's 20 per face raised val AP by 2.3-2.5 points (benchmarks/README.md)
     generated_faces: dict = field(default_factory=lambda: {"rnet": 20, "onet": 20})
+    # SamplingConfig fields to change for those generated crops (e.g. {"small_face_tries": 40}: more of the
+    # small faces, where RNet loses most; benchmarks/README.md)
+    generated_sampling: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        for name, kind in (("sampling", SamplingConfig), ("mining", MiningConfig)):
+        for name, kind in (("sampling", SamplingConfig), ("generated_sampling", SamplingConfig),
+                           ("mining", MiningConfig)):
             valid = {f.name for f in dataclasses.fields(kind)}
             unknown = sorted(set(getattr(self, name)) - valid)
             if unknown:
                 raise UserError(f"PipelineConfig.{name}: unknown {kind.__name__} fields {unknown}; "
                                 f"valid: {', '.join(sorted(valid))}")
             kind(**getattr(self, name))  # its own checks: a bad value stops here, not an hour into the run
+        fixed = sorted(set(self.generated_sampling)
+                       & {"size", "random_negatives", "negatives_near_face", "jitter_tries"})
+        if fixed:
+            raise UserError(f"PipelineConfig.generated_sampling: {fixed} are set by the stage (size, no negatives) "
+                            "and by generated_faces (tries per face); change those instead")
 
     @classmethod
     def preset(cls, name: str, **changes) -> "PipelineConfig":

@@ -113,8 +113,8 @@ def step_mine(stage: str, data_root, out: Path, cfg: PipelineConfig, ctx, progre
     tries = int(cfg.generated_faces.get(stage, 0))
     if tries:
         gen = generate_pnet_samples(wider.images[:cfg.wider_limit] if cfg.wider_limit else wider.images,
-                                    wider.image_dir, _generated_sampling(stage, tries), seed=cfg.seed,
-                                    workers=cfg.workers, progress=progress)
+                                    wider.image_dir, _generated_sampling(stage, tries, cfg.generated_sampling),
+                                    seed=cfg.seed, workers=cfg.workers, progress=progress)
         crops, labels = np.concatenate([crops, gen.images]), np.concatenate([labels, gen.labels])
         summary["generated"] = record_summary["generated"] = {t: n for t, n in gen.counts().items() if n}
     write_typed_records(out / "data" / stage, crops, labels, types=("pos", "part", "neg"), summary=record_summary)
@@ -124,10 +124,11 @@ def step_mine(stage: str, data_root, out: Path, cfg: PipelineConfig, ctx, progre
     return summary
 
 
-def _generated_sampling(stage: str, tries: int) -> SamplingConfig:
-    """Positive and part crops around every usable face at ``stage``'s input size: no negatives (mining
-    gives those, and they are the hard ones)."""
-    return SamplingConfig(size=INPUT_SIZE[stage], random_negatives=0, negatives_near_face=0, jitter_tries=tries)
+def _generated_sampling(stage: str, tries: int, changes: dict) -> SamplingConfig:
+    """Positive and part crops around every usable face at ``stage``'s input size, with ``changes``
+    (``PipelineConfig.generated_sampling``): no negatives (mining gives those, and they are the hard ones)."""
+    return SamplingConfig(**{**changes, "size": INPUT_SIZE[stage], "random_negatives": 0, "negatives_near_face": 0,
+                             "jitter_tries": tries})
 
 
 def step_evaluate(data_root, out: Path, cfg: PipelineConfig, ctx, progress=True) -> dict:

@@ -67,6 +67,9 @@ def test_sampling_reaches_pnets_record(toy_root, tmp_path):
     ("sampling", {"min_fce": 40}, r"PipelineConfig.sampling: unknown SamplingConfig fields \['min_fce'\]"),
     ("sampling", {"min_face": 0}, "SamplingConfig.min_face: expected a number >= 1"),
     ("mining", {"max_window": 9}, r"PipelineConfig.mining: unknown MiningConfig fields \['max_window'\]"),
+    ("generated_sampling", {"small_face_tries": -1}, "SamplingConfig.small_face_tries: expected a number >= 0"),
+    ("generated_sampling", {"jitter_tries": 60, "small_face_tries": 40},
+     r"PipelineConfig.generated_sampling: \['jitter_tries'\] are set by the stage .* and by generated_faces"),
 ])
 def test_bad_sampling_or_mining_fields_stop_at_once(field, changes, message):
     with pytest.raises(UserError, match=message):
@@ -136,3 +139,10 @@ def test_generated_faces_join_the_mined_ones(toy_root, tmp_path):
         assert images.shape[1:] == (24, 24, 3)
         assert len(labels) == int((mined[:, 0] == cls).sum()) + generated[t]
         assert (labels[:, 0] == cls).all() and np.abs(labels[:, 1:5]).max() <= 1
+
+
+def test_generated_sampling_reaches_the_generated_crops():
+    from mtcnn_gluon.pipeline import _generated_sampling
+    how = _generated_sampling("onet", 20, {"small_face_tries": 40, "small_face": 30})
+    assert (how.size, how.jitter_tries, how.small_face_tries, how.small_face) == (48, 20, 40, 30)
+    assert how.random_negatives == how.negatives_near_face == 0

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence
 
 import cv2
@@ -181,7 +181,8 @@ def pnet_samples_for_image(img: np.ndarray, boxes: np.ndarray, usable: np.ndarra
     Returns
     -------
     images (K, S, S, 3) uint8, labels (K, 15) float32, meta dict (see :class:`SampleSet`).
-    Order: random negatives, then per face its near negatives, then per face its pos/part crops.
+    Order: random negatives, then per face its near negatives, then per face its pos/part crops, then per
+    small face (``cfg.small_face_tries``) its extra pos/part crops.
     """
     H, W = img.shape[:2]
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
@@ -196,10 +197,13 @@ def pnet_samples_for_image(img: np.ndarray, boxes: np.ndarray, usable: np.ndarra
     n_neg = sum(len(c) for c in crops)
     cls, face_of = [np.full(n_neg, CLS_NEG)], [np.full(n_neg, -1)]
     if len(faces):
-        jit, jit_cls, jit_face = _jittered_crops(rng, boxes, faces, usable, W, H, cfg)
-        crops.append(jit)
-        cls.append(jit_cls)
-        face_of.append(jit_face)
+        small = faces[np.maximum(fw, fh)[faces] < cfg.small_face] if cfg.small_face_tries else faces[:0]
+        passes = [(faces, cfg)] + ([(small, replace(cfg, jitter_tries=cfg.small_face_tries))] if len(small) else [])
+        for who, how in passes:  # the extra pass draws after the first: without it the crops are unchanged
+            jit, jit_cls, jit_face = _jittered_crops(rng, boxes, who, usable, W, H, how)
+            crops.append(jit)
+            cls.append(jit_cls)
+            face_of.append(jit_face)
     boxes_int = np.concatenate(crops).astype(np.int64)
     if len(boxes_int) == 0:
         return _empty(cfg.size)

@@ -49,6 +49,23 @@ def test_pnet_labels_follow_iou_with_all_faces():
         np.testing.assert_array_equal(images[k], expect)
 
 
+def test_small_faces_get_their_extra_tries_after_the_usual_crops():
+    img, boxes, usable = _scene()
+    base = pnet_samples_for_image(img, boxes, usable, np.random.default_rng(3), SamplingConfig(small_face=65))
+    more = pnet_samples_for_image(img, boxes, usable, np.random.default_rng(3),
+                                  SamplingConfig(small_face=65, small_face_tries=30))
+    n = len(base[0])
+    np.testing.assert_array_equal(more[2]["box"][:n], base[2]["box"])  # the usual crops, drawn as before
+    np.testing.assert_array_equal(more[1][:n], base[1])
+    extra_face, extra_cls = more[2]["face"][n:], more[1][n:, 0]
+    # only face 1 (larger side 60 < 65) is small; face 0 (70 px) is not, the 10 px and the invalid face never count
+    assert 0 < len(extra_face) <= 30 and set(extra_face) == {1}
+    assert set(np.unique(extra_cls)) <= {1, -1}
+    best = iou_matrix(more[2]["box"][n:], boxes).max(1)
+    assert np.all(best[extra_cls == 1] >= 0.65)
+    assert np.all((best[extra_cls == -1] >= 0.4) & (best[extra_cls == -1] < 0.65))
+
+
 def test_pnet_no_faces_and_tiny_images():
     img = np.zeros((24, 40, 3), np.uint8)
     images, labels, _ = pnet_samples_for_image(img, np.zeros((0, 4)), np.zeros(0, bool),
