@@ -12,7 +12,9 @@ which no window covers the face; a face that RNet's output covers counts as kept
 It also scores each face's own box, squared as the cascade squares its windows: RNet's recall on ideal windows.
 If RNet keeps most of the scored-out faces in their own boxes, the faces are not beyond it — the windows PNet
 gives them are. The best score among a scored-out face's covering windows says how near it came: near the
-threshold is a calibration that a lower threshold would recover, near 0 a face RNet does not see. Usage::
+threshold is a calibration that a lower threshold would recover, near 0 a face RNet does not see. A second
+table splits the scored-out share by WIDER's face attributes (blur, occlusion, pose, illumination, expression):
+which appearance RNet has not learnt. Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/rnet_losses.py reference pretrained [--images 150]
 """
@@ -25,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mtcnn_gluon.config import INPUT_SIZE
-from mtcnn_gluon.data.wider import load_wider
+from mtcnn_gluon.data.wider import WIDER_ATTRIBUTES, load_wider
 from mtcnn_gluon.detector import MTCNNDetector
 from mtcnn_gluon.mining import covered_faces
 from mtcnn_gluon.utils import boxes as bx
@@ -34,6 +36,9 @@ from mtcnn_gluon.utils.images import try_read_image
 from stage_recall import IOU, MIN_FACE, SIZE_BINS, scored_faces  # benchmarks/stage_recall.py
 
 FATES = ("kept", "scored out", "suppressed", "moved off")
+ATTRIBUTE_VALUES = {"blur": ("clear", "normal", "heavy"), "occlusion": ("none", "partial", "heavy"),
+                    "pose": ("typical", "atypical"), "illumination": ("normal", "extreme"),
+                    "expression": ("typical", "exaggerated")}
 
 
 def rnet_scores(det, img, windows) -> tuple:
@@ -86,10 +91,11 @@ def main():
           + " | own box kept: all / scored out | best PNet IoU: scored out / kept"
           + " | scored out: best window's score, median / share > 0.5 |")
     print("|---|---|---|" + "---|" * len(FATES) + "---|---|---|")
+    attributes = {}
     for weights in args.weights:
         det = MTCNNDetector.from_weights(weights, data_root=args.data_root, min_face=MIN_FACE,
                                          thresholds=(0.6, 0.7, 0.7), backend="onnx")
-        rows = []
+        rows, attrs = [], []
         for item in tqdm(items, desc=f"rnet losses {weights}", unit="img", leave=False, disable=None):
             img, _ = try_read_image(wider.path(item))
             if img is None:
@@ -97,7 +103,9 @@ def main():
             gt, side = scored_faces(item)
             fate, iou, own, best, covered = fates(det, img, gt)
             rows.append(np.stack([side[covered], fate, iou, own, best], axis=1))
+            attrs.append(face_attributes(item)[covered])
         side, fate, iou, own, best = np.concatenate(rows).T
+        attributes[weights] = (np.concatenate(attrs), fate)
         for lo, hi in [(MIN_FACE, 10**6)] + list(zip(SIZE_BINS[:-1], SIZE_BINS[1:])):
             inside = (side >= lo) & (side < hi)
             out = inside & (fate == 1)
@@ -108,6 +116,23 @@ def main():
                   f"| {_share(kept_own[inside])} / {_share(kept_own[out])} "
                   f"| {_median(iou[out])} / {_median(iou[inside & (fate == 0)])} "
                   f"| {_median(best[out])} / {_share(best[out] > 0.5)} |", flush=True)
+    print("\nScored out by WIDER attribute (faces covered by PNet: share scored out)")
+    print("| attribute = value | " + " | ".join(args.weights) + " |")
+    print("|---|" + "---|" * len(args.weights))
+    for name, values in ATTRIBUTE_VALUES.items():
+        for value, meaning in enumerate(values):
+            cells = []
+            for weights in args.weights:
+                attrs, fate = attributes[weights]
+                inside = attrs[:, WIDER_ATTRIBUTES.index(name)] == value
+                cells.append(f"{int(inside.sum())}: {_share(fate[inside] == 1)}")
+            print(f"| {name} = {value} ({meaning}) | " + " | ".join(cells) + " |", flush=True)
+
+
+def face_attributes(item) -> np.ndarray:
+    """The WIDER attribute rows of the faces :func:`scored_faces` returns, in its order."""
+    gt, attrs = item.boxes[item.usable], item.attributes[item.usable]
+    return attrs[np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1 >= MIN_FACE]
 
 
 def _share(flags) -> str:

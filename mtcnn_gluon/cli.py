@@ -459,6 +459,8 @@ def cmd_train(args) -> int:
         overrides["flip"] = False
     if args.colour_jitter is not None:
         overrides["colour_jitter"] = args.colour_jitter
+    if args.blur is not None:
+        overrides["blur"] = args.blur
     cfg = TrainConfig.preset(args.net, smoke=args.smoke, **overrides)
     if not os.path.isdir(args.records):
         raise UserError(f"--records {args.records}: no such folder")
@@ -516,6 +518,8 @@ def _add_training_commands(sub):
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     p.add_argument("--colour-jitter", type=unit_float, metavar="S",
                    help="brightness, contrast and saturation each x U(1-S, 1+S) per sample (default 0: off)")
+    p.add_argument("--blur", type=unit_float, metavar="P",
+                   help="Gaussian blur per sample with probability P, sigma U(0.02, 0.08) x its side (default 0: off)")
     p.add_argument("--seed", type=nonneg_int, help="default 0")
     p.add_argument("--smoke", action="store_true", help="a tiny run (2 epochs of 4 steps)")
     _add_gpus(p)

@@ -204,6 +204,8 @@ class TrainConfig:
     flip: bool = True  # random horizontal flip, probability 1/2 per sample
     flip_landmarks: bool = True  # flip landmark samples too (their points land 1 source px off: flip_samples)
     colour_jitter: float = 0.0  # s: brightness, contrast, saturation each ×U(1 - s, 1 + s) per sample (0 = off)
+    blur: float = 0.0  # probability per sample of a Gaussian blur (0 = off): the blurred faces of crowds
+    blur_sigma: Tuple[float, float] = (0.02, 0.08)  # its sigma: U(low, high) × the sample's side (24 px: 0.5–1.9)
     val_fraction: float = 0.05  # share of each sample type held out for validation (fixed by seed)
     max_val_samples: int = 20000  # cap on the validation split, spread over types in proportion
     val_batch_size: int = 2048  # samples per validation forward
@@ -225,8 +227,10 @@ class TrainConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         check_range("lr", self.lr, 0, low_open=True)
-        for name in ("momentum", "lr_decay", "ohem_ratio", "recall_threshold", "colour_jitter"):
+        for name in ("momentum", "lr_decay", "ohem_ratio", "recall_threshold", "colour_jitter", "blur"):
             check_range(name, getattr(self, name), 0, 1)
+        self.blur_sigma = tuple(float(v) for v in self.blur_sigma)
+        _check_scale("blur_sigma", self.blur_sigma)
         for name in ("wd", "warmup_epochs", "warmup_start_lr", "det_weight", "box_weight", "landmark_weight"):
             check_range(name, getattr(self, name), 0)
         if self.steps_per_epoch is not None:

@@ -17,7 +17,7 @@ from mtcnn_gluon.checkpoint import latest_checkpoint
 from mtcnn_gluon.config import TrainConfig
 import cv2
 
-from mtcnn_gluon.data.batching import find_records, flip_samples, jitter_colour
+from mtcnn_gluon.data.batching import blur_samples, find_records, flip_samples, jitter_colour
 from mtcnn_gluon.cli import main
 from mtcnn_gluon.train import METRIC_COLUMNS, fit, make_lr_scheduler
 
@@ -247,6 +247,52 @@ def test_colour_jitter_changes_training_batches_only_when_asked(tmp_path):
     np.testing.assert_array_equal(images, _synthetic(60, 12, 1)[0])  # the pool itself is never changed
     with pytest.raises(ValueError, match="colour_jitter"):
         TrainConfig(colour_jitter=1.5)
+
+
+def test_blur_by_hand():
+    # a vertical line of 255 in a 25 x 25 sample: blurred by sigma s, each row becomes 255 g(x), the sampled
+    # Gaussian, so its mass stays, its spread is s^2 (the Gaussian's variance, by a hand sum over the pixels) and
+    # its peak is 255 / (sqrt(2 pi) s); along the line nothing changes
+    line = np.zeros((3, 25, 25, 3), np.uint8)
+    line[:, :, 12] = 255
+    blurred = line.copy()
+    blur_samples(blurred, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(blurred[0], line[0])  # sigma 0: unchanged
+    x = np.arange(25) - 12
+    for k, sigma in ((1, 1.0), (2, 2.0)):
+        assert (blurred[k] == blurred[k, :1]).all() and (blurred[k] == blurred[k, ..., :1]).all()
+        row = blurred[k, 0, :, 0].astype(np.float64)
+        assert abs(row.sum() - 255) <= 25 * 0.5  # each pixel rounds by at most 0.5
+        assert abs((row * x ** 2).sum() / row.sum() - sigma ** 2) < 0.05 * sigma ** 2
+        assert abs(row[12] - 255 / (np.sqrt(2 * np.pi) * sigma)) <= 1.5  # OpenCV sums 8-bit images in fixed point
+    flat = np.full((1, 8, 8, 3), 77, np.uint8)
+    blur_samples(flat, [1.5])
+    np.testing.assert_array_equal(flat, 77)  # a flat sample stays flat, borders included
+
+
+def test_blur_changes_training_batches_only_when_asked():
+    from mtcnn_gluon.data.batching import TrainBatches
+    images, labels = _synthetic(60, 12, 1)
+    pools = {"all": (images, labels)}
+    idx = {"all": np.arange(60)}
+    plain = TrainBatches("pnet", pools, idx, _cfg(flip=False, batch_size=20))
+    every = TrainBatches("pnet", pools, idx, _cfg(flip=False, batch_size=20, blur=1.0, blur_sigma=(0.1, 0.1)))
+    some = TrainBatches("pnet", pools, idx, _cfg(flip=False, batch_size=20, blur=0.5))
+    a = [b[0].copy() for b in plain.epoch(0, np.random.default_rng(0))]
+    b = [b[0].copy() for b in every.epoch(0, np.random.default_rng(0))]
+    c = [b[0].copy() for b in some.epoch(0, np.random.default_rng(0))]
+    order = np.random.default_rng(0).permutation(60)
+    np.testing.assert_array_equal(a[0], images[order[:20]])  # off: the samples as stored, the same order
+    want = images[order[:20]].copy()
+    blur_samples(want, np.full(20, 0.1 * 12))  # sigma 0.1 x the 12 px side, every sample
+    np.testing.assert_array_equal(b[0], want)
+    changed = [not np.array_equal(x, y) for x, y in zip(c[0], a[0])]
+    assert 3 <= sum(changed) <= 17  # about half of the 20 (the synthetic samples are not flat)
+    np.testing.assert_array_equal(images, _synthetic(60, 12, 1)[0])  # the pool itself is never changed
+    with pytest.raises(ValueError, match="blur"):
+        TrainConfig(blur=1.5)
+    with pytest.raises(ValueError, match="blur_sigma"):
+        TrainConfig(blur_sigma=(0.08, 0.02))
 
 
 def test_batch_split_across_two_contexts(pnet_records, tmp_path):

@@ -7,7 +7,8 @@
   more negatives than positives, a merged record would starve the rare types.
 * Each sample may be mirrored (:func:`flip_samples`): box offsets follow exactly, landmarks to one source pixel
   (``TrainConfig.flip_landmarks`` False leaves landmark samples unflipped); and its
-  brightness, contrast and saturation may be jittered (:func:`jitter_colour`, ``TrainConfig.colour_jitter``).
+  brightness, contrast and saturation may be jittered (:func:`jitter_colour`, ``TrainConfig.colour_jitter``),
+  and it may be blurred (:func:`blur_samples`, ``TrainConfig.blur``).
 * :func:`split_train_val` holds out a fixed, stratified validation share.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import Dict, Iterator, Mapping, Optional, Tuple, Union
 
+import cv2
 import numpy as np
 
 from ..config import BATCH_MIX, INPUT_SIZE
@@ -23,7 +25,7 @@ from ..utils.labels import (BOX, CLS_LANDMARK, CLS_NEG, CLS_PART, CLS_POS, LANDM
 from .records import read_records
 
 __all__ = ["mix_by_ratio", "BalancedBatchSampler", "find_records", "load_training_data", "split_train_val",
-           "flip_samples", "jitter_colour", "GREY_BGR", "scaled_mix", "TrainBatches"]
+           "flip_samples", "jitter_colour", "blur_samples", "GREY_BGR", "scaled_mix", "TrainBatches"]
 
 
 def mix_by_ratio(labels, ratio: Mapping[str, float], seed: int = 0) -> np.ndarray:
@@ -220,6 +222,15 @@ def jitter_colour(images: np.ndarray, factors: np.ndarray) -> None:
     images[...] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+def blur_samples(images: np.ndarray, sigmas) -> None:
+    """Blur uint8 samples ``(N, S, S, 3)`` in place, sample ``i`` by a Gaussian of ``sigmas[i]`` px (OpenCV's,
+    about 6 sigma + 1 px wide, borders reflected); a sigma of 0 leaves a sample as it is. Labels do
+    not change: a blur moves no box or point."""
+    for i in np.flatnonzero(np.asarray(sigmas) > 0):
+        s = float(sigmas[i])
+        images[i] = cv2.GaussianBlur(images[i], (0, 0), sigmaX=s, sigmaY=s, borderType=cv2.BORDER_REFLECT_101)
+
+
 def scaled_mix(mix: Dict[str, int], batch_size: int) -> Dict[str, int]:
     """``mix`` scaled to sum to ``batch_size`` (floors; the remainder goes to the largest type)."""
     total = sum(mix.values())
@@ -260,8 +271,8 @@ class TrainBatches:
                 self.sampler.num_batches = self.steps
 
     def epoch(self, epoch: int, rng: np.random.Generator):
-        """Yield ``(images uint8 (B, S, S, 3), labels (B, 15))``; the order, flips and colour factors drawn
-        from ``rng`` (colour factors only when ``colour_jitter`` is on, so runs without it draw as before)."""
+        """Yield ``(images uint8 (B, S, S, 3), labels (B, 15))``; the order, flips, colour factors and blurs
+        drawn from ``rng`` (colour factors and blurs only when they are on, so runs without them draw as before)."""
         if self.kind == "merged":
             images, labels = self.pools["all"]
             idx = self.train_idx["all"]
@@ -289,4 +300,9 @@ class TrainBatches:
         if self.cfg.colour_jitter:
             s = self.cfg.colour_jitter
             jitter_colour(images, rng.uniform(1 - s, 1 + s, (len(images), 3)))
+        if self.cfg.blur:
+            lo, hi = self.cfg.blur_sigma
+            chosen = rng.random(len(images)) < self.cfg.blur
+            sigmas = rng.uniform(lo, hi, len(images)) * images.shape[1]
+            blur_samples(images, np.where(chosen, sigmas, 0.0))
         return images, labels

@@ -75,6 +75,7 @@ OPTION_CASES = [
     (["eval", "--out", "o", "--limit", "-1"], "--limit"),
     (["train", "pnet", "--records", "r", "--out", "o", "--colour-jitter", "1.5"], "--colour-jitter"),
     (["train", "pnet", "--records", "r", "--out", "o", "--colour-jitter", "nan"], "--colour-jitter"),
+    (["train", "pnet", "--records", "r", "--out", "o", "--blur", "2"], "--blur"),
     (["eval", "--out", "o", "--limit", "abc"], "--limit"),
     (["eval", "--out", "o", "--min-face", "inf"], "--min-face"),
     (["data", "pnet", "--ratio", "3:1:1"], "--ratio"),
