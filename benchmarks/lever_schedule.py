@@ -36,6 +36,9 @@ side: 0.5-1.9 px at 24 px; ``TrainConfig.blur``). The faces our RNet scores out 
 ones (``rnet_losses.py``: 40 % of the heavily blurred faces PNet covers against the original's 13 %, 7 % of
 the clear ones against 3 %); blurring every kind of sample alike also takes sharpness away as a cue.
 
+``--blur-nets rnet`` blurs RNet's samples only: at the recipe's schedule, ONet trained on blurred 48 px samples
+lost easy and medium AP and landmark accuracy (``benchmarks/README.md``, "Blur").
+
 ``--pnet-from pretrained``: start from a published cascade's PNet instead of training it again (12 min),
 for a run whose PNet would be the same: the same preset and seed at 2 threads give PNet weights equal to the
 bit (``benchmarks/README.md``). The run's ``steps/train_pnet.json`` is the card's record of that step, marked
@@ -52,7 +55,7 @@ after the last net). Usage::
 
     MTCNN_DATA_ROOT=../shared/data python benchmarks/lever_schedule.py [--out runs/lever_schedule]
         [--pnet 1] [--rnet 1] [--onet 1] [--rnet-no-landmark] [--onet-no-landmark-flip] [--small-face-tries N]
-        [--colour-jitter] [--blur P]
+        [--colour-jitter] [--blur P [--blur-nets rnet]]
         [--pnet-from pretrained | --rnet-from pretrained] [--seed DIR]
     python benchmarks/lever_schedule.py --out runs/lever_schedule [...] --save-seed DIR
 """
@@ -205,6 +208,8 @@ def main():
                     help="RNet and ONet with the ablation's colour jitter (x U(0.8, 1.2) brightness, contrast, saturation)")
     ap.add_argument("--blur", type=float, default=0.0, metavar="P",
                     help="RNet and ONet samples Gaussian-blurred with probability P (TrainConfig.blur; default 0)")
+    ap.add_argument("--blur-nets", default="rnet,onet", metavar="NETS",
+                    help="the nets --blur applies to, comma-separated (default rnet,onet)")
     taken = ap.add_mutually_exclusive_group()
     taken.add_argument("--pnet-from", metavar="DIR",
                        help="a published cascade (pretrained/) whose PNet this run takes")
@@ -224,7 +229,10 @@ def main():
         for net in ("rnet", "onet"):
             cfg = with_training(cfg, net, ROWS["colour"][1])
     if args.blur:
-        for net in ("rnet", "onet"):
+        nets = [n.strip() for n in args.blur_nets.split(",") if n.strip()]
+        if not nets or set(nets) - {"rnet", "onet"}:
+            raise SystemExit(f"--blur-nets {args.blur_nets}: expected rnet, onet or rnet,onet")
+        for net in nets:
             cfg = with_training(cfg, net, {"blur": args.blur})
     if args.small_face_tries:
         cfg = dataclasses.replace(cfg, generated_sampling={"small_face_tries": args.small_face_tries})
