@@ -31,8 +31,7 @@ from mtcnn_gluon.data.wider import WIDER_ATTRIBUTES, load_wider
 from mtcnn_gluon.detector import MTCNNDetector
 from mtcnn_gluon.mining import covered_faces
 from mtcnn_gluon.utils import boxes as bx
-from mtcnn_gluon.utils.images import crop_and_resize, normalize, to_bgr
-from mtcnn_gluon.utils.images import try_read_image
+from mtcnn_gluon.utils.images import crop_and_resize, normalize, to_bgr, try_read_image
 from stage_recall import IOU, MIN_FACE, SIZE_BINS, scored_faces  # benchmarks/stage_recall.py
 
 FATES = ("kept", "scored out", "suppressed", "moved off")
@@ -100,10 +99,10 @@ def main():
             img, _ = try_read_image(wider.path(item))
             if img is None:
                 continue
-            gt, side = scored_faces(item)
+            gt, side, attr = scored_faces(item, attributes=True)
             fate, iou, own, best, covered = fates(det, img, gt)
             rows.append(np.stack([side[covered], fate, iou, own, best], axis=1))
-            attrs.append(face_attributes(item)[covered])
+            attrs.append(attr[covered])
         side, fate, iou, own, best = np.concatenate(rows).T
         attributes[weights] = (np.concatenate(attrs), fate)
         for lo, hi in [(MIN_FACE, 10**6)] + list(zip(SIZE_BINS[:-1], SIZE_BINS[1:])):
@@ -129,18 +128,13 @@ def main():
             print(f"| {name} = {value} ({meaning}) | " + " | ".join(cells) + " |", flush=True)
 
 
-def face_attributes(item) -> np.ndarray:
-    """The WIDER attribute rows of the faces :func:`scored_faces` returns, in its order."""
-    gt, attrs = item.boxes[item.usable], item.attributes[item.usable]
-    return attrs[np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1 >= MIN_FACE]
-
-
 def _share(flags) -> str:
     return f"{np.mean(flags):.2f}" if len(flags) else "-"
 
 
 def _median(values) -> str:
     return f"{np.median(values):.2f}" if len(values) else "-"
+
 
 if __name__ == "__main__":
     main()

@@ -28,11 +28,13 @@ IOU = 0.5
 SIZE_BINS = (20, 30, 50, 100, 10**6)
 
 
-def scored_faces(item):
-    """An image's usable faces of at least ``MIN_FACE`` px: ``(boxes (M, 4+), longer sides (M,))``."""
+def scored_faces(item, attributes: bool = False):
+    """An image's usable faces of at least ``MIN_FACE`` px: ``(boxes (M, 4+), longer sides (M,))``, and their
+    WIDER attribute rows (M, 6) when ``attributes``."""
     gt = item.boxes[item.usable]
     side = np.maximum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) + 1
-    return gt[side >= MIN_FACE], side[side >= MIN_FACE]
+    big = side >= MIN_FACE
+    return (gt[big], side[big]) + ((item.attributes[item.usable][big],) if attributes else ())
 
 
 def recall_by_size(covered, sizes):
